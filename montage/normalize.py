@@ -1,0 +1,114 @@
+"""Per-cell value ranges (lo, hi) for each normalisation mode.
+
+A grid holds ``n = rows * cols`` cells in an array of shape (h, w, n, samples);
+cell ``k`` is at row ``k // cols``, column ``k % cols``. A mode groups the cells
+(the whole grid, a row, a column, one cell), takes each group's finite range and
+gives every cell the range of its group. The kernels map ``lo`` to the start of
+the colormap and ``hi`` to its end.
+"""
+
+import warnings
+
+import numpy as np
+
+from .errors import MontageError
+
+# name -> what a group is; 'symmetric' is the whole grid with 0 at the centre.
+GRID_MODES = ("global", "filter", "channel", "cell", "symmetric")
+
+
+def _groups(src, mode, cols):
+    """Values of each group as the rows of a 2-D array, and the cell -> group index."""
+    h, w, n, s = src.shape
+    rows = n // cols
+    k = np.arange(n)
+    if mode in ("global", "symmetric"):
+        return src.reshape(1, -1), np.zeros(n, dtype=np.intp)
+    if mode == "filter":
+        v = src.reshape(h * w, rows, cols, s).transpose(1, 0, 2, 3).reshape(rows, -1)
+        return v, k // cols
+    if mode == "channel":
+        v = src.reshape(h * w, rows, cols, s).transpose(2, 0, 1, 3).reshape(cols, -1)
+        return v, k % cols
+    if mode == "cell":
+        return src.reshape(h * w, n, s).transpose(1, 0, 2).reshape(n, -1), k
+    raise MontageError(f"unknown normalisation {mode!r}: choose one of {', '.join(GRID_MODES)}")
+
+
+def group_range(values, clip=0.0, symmetric=False):
+    """Finite range of each row of ``values``.
+
+    Parameters
+    ----------
+    values : ndarray, shape (groups, m)
+    clip : float
+        Percentile to clip at each end (0 = plain min/max).
+    symmetric : bool
+        Range ``(-a, a)`` with ``a`` the largest (or ``100 - clip`` percentile) magnitude.
+
+    Returns
+    -------
+    lo, hi : ndarray of float64, shape (groups,)
+        A group with no finite value gets ``lo = hi = 0``.
+    """
+    v = np.asarray(values)
+    finite = np.isfinite(v)
+    all_finite = bool(finite.all())
+    if not all_finite:
+        v = np.where(finite, v, np.nan)
+    if symmetric:
+        v = np.abs(v)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN groups are handled below
+        if clip > 0:
+            pct = np.percentile if all_finite else np.nanpercentile
+            if symmetric:
+                hi = pct(v, 100.0 - clip, axis=1)
+                lo = -hi
+            else:
+                lo = pct(v, clip, axis=1)
+                hi = pct(v, 100.0 - clip, axis=1)
+        else:
+            mx = np.max if all_finite else np.nanmax
+            mn = np.min if all_finite else np.nanmin
+            hi = mx(v, axis=1).astype(np.float64)
+            lo = -hi if symmetric else mn(v, axis=1).astype(np.float64)
+    lo = np.where(np.isnan(lo), 0.0, lo).astype(np.float64)
+    hi = np.where(np.isnan(hi), 0.0, hi).astype(np.float64)
+    return lo, hi
+
+
+def grid_ranges(src, mode="global", cols=1, clip=0.0):
+    """Per-cell (lo, hi) of a grid under a normalisation mode.
+
+    Parameters
+    ----------
+    src : ndarray, shape (h, w, n, samples)
+    mode : {'global', 'filter', 'channel', 'cell', 'symmetric'}
+        Group = whole grid, grid row, grid column, single cell; 'symmetric' is
+        the whole grid with 0 mapped to the colormap's centre.
+    cols : int
+        Grid columns (``n`` must be a multiple of it for 'filter'/'channel').
+    clip : float
+        Percentile clipped at each end of each group, in [0, 50).
+
+    Returns
+    -------
+    lo, hi : ndarray of float64, shape (n,)
+    group_lo, group_hi : ndarray of float64
+        The range of each group, for the manifest.
+    """
+    if not 0.0 <= clip < 50.0:
+        raise MontageError(f"--clip {clip} is out of range: give a percentile in [0, 50)")
+    if mode in ("filter", "channel") and src.shape[2] % cols:
+        raise MontageError(f"normalisation {mode!r} needs a full grid; use 'global' or 'cell'")
+    values, group = _groups(src, mode, cols)
+    glo, ghi = group_range(values, clip, symmetric=(mode == "symmetric"))
+    return glo[group], ghi[group], glo, ghi
+
+
+def inverse_span(lo, hi):
+    """``256 / (hi - lo)`` per cell for the kernels, 0 where the range is empty."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        inv = 256.0 / (np.asarray(hi, np.float64) - np.asarray(lo, np.float64))
+    return np.where(np.isfinite(inv) & (inv > 0), inv, 0.0)

@@ -1,0 +1,100 @@
+"""Validate, allocate, dispatch: the Python side of the tiling kernels."""
+
+import os
+
+import numpy as np
+
+from . import _kernels
+from .errors import MontageError
+from .normalize import inverse_span
+
+
+def available_memory():
+    """Bytes of memory available to this process now (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _gb(nbytes):
+    return f"{nbytes / 1e9:.1f} GB"
+
+
+def allocate(height, width, bands, fill, what="canvas"):
+    """A C-contiguous (height, width, bands) uint8 canvas filled with ``fill``.
+
+    Raises MontageError, before allocating, when it would not fit in memory.
+    """
+    nbytes = int(height) * int(width) * int(bands)
+    # Leave room for the writer's buffers and everything else in the process.
+    budget = int(available_memory() * 0.75)
+    if nbytes > budget:
+        raise MontageError(
+            f"{what} of {width} x {height} pixels needs {_gb(nbytes)} but only {_gb(budget)} "
+            "of memory can be spared: use a smaller --cell or fewer layers at once"
+        )
+    out = np.empty((height, width, bands), np.uint8)
+    out[...] = np.asarray(fill, np.uint8)[:bands]
+    return out
+
+
+def tile(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0):
+    """Normalise, colour-map and tile cells into ``out`` in place.
+
+    Parameters
+    ----------
+    src : ndarray, shape (h, w, n) or (h, w, n, samples)
+        Cell ``k`` is ``src[:, :, k]``; ``samples`` is 1 (colour-mapped) or
+        ``out.shape[2]`` (one value per band, each through its own LUT column).
+    grid : montage.layout.Grid
+    lo, hi : array_like, shape (n,)
+        Each cell's value range, mapped to the first and last LUT entries.
+    lut : ndarray, shape (259, 3), uint8
+        Colormap plus NaN, gap and empty colours (see ``montage.colormap``).
+    out : ndarray, shape (H, W, bands), uint8, C-contiguous
+        The canvas; only the grid's pixels are written.
+    origin : (int, int)
+        (y, x) of the grid's top-left pixel in ``out``.
+    const_index : int
+        LUT entry for cells whose range is empty.
+
+    Returns
+    -------
+    out
+    """
+    src = np.asarray(src)
+    if src.ndim == 3:
+        src = src[..., None]
+    if src.ndim != 4:
+        raise ValueError(f"src must have 3 or 4 dimensions, got shape {src.shape}")
+    if src.dtype not in (np.float32, np.float64):
+        src = src.astype(np.float32)
+    h, w, n, samples = src.shape
+    if (h, w, n) != (grid.cell_h, grid.cell_w, grid.n):
+        raise ValueError(f"src shape {src.shape} does not match {grid}")
+    if n > grid.rows * grid.cols:
+        raise ValueError(f"{n} cells do not fit a {grid.rows} x {grid.cols} grid")
+    if not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.ndim == 3
+            and out.flags.c_contiguous):
+        raise ValueError("out must be a C-contiguous (H, W, bands) uint8 array")
+    bands = out.shape[2]
+    if samples not in (1, bands):
+        raise ValueError(f"{samples} samples per pixel cannot fill {bands} bands")
+    if lut.shape != (_kernels.LUT_ROWS, 3) or lut.dtype != np.uint8:
+        raise ValueError(f"lut must be ({_kernels.LUT_ROWS}, 3) uint8")
+    oy, ox = (int(v) for v in origin)
+    if oy < 0 or ox < 0 or oy + grid.height > out.shape[0] or ox + grid.width > out.shape[1]:
+        raise ValueError(f"grid of {grid.height} x {grid.width} at {origin} leaves canvas {out.shape}")
+    if not 0 <= const_index < 256:
+        raise ValueError("const_index must be in 0..255")
+    lo = np.ascontiguousarray(np.broadcast_to(np.asarray(lo, np.float64), (n,)))
+    inv = inverse_span(lo, np.broadcast_to(np.asarray(hi, np.float64), (n,)))
+    if grid.rows and grid.cols:
+        _kernels.tile_grid(src, lo, inv, int(const_index), np.ascontiguousarray(lut[:, :bands]),
+                           out, oy, ox, grid.rows, grid.cols, grid.scale, grid.gap)
+    return out

@@ -1,0 +1,134 @@
+"""The tiling kernel against the numpy reference, on random data."""
+
+import numpy as np
+import pytest
+
+from montage.colormap import colormap_lut, extended_lut, identity_lut
+from montage.layout import Grid, locate, near_square
+from montage.normalize import grid_ranges
+from montage.tile import allocate, tile
+from reference import lut_index, tile_reference
+
+LUT = extended_lut(colormap_lut("viridis"), "magenta", "white", "black")
+
+
+def _render(src, rows, cols, scale, gap, lo, hi, lut, bands, const_index=0):
+    h, w, n = src.shape[:3]
+    grid = Grid(rows, cols, n, h, w, scale, gap)
+    out = allocate(grid.height, grid.width, bands, (1, 2, 3))
+    return tile(src, grid, lo, hi, lut, out, const_index=const_index)
+
+
+@pytest.mark.parametrize("h,w,n,rows,cols,scale,gap", [
+    (3, 3, 12, 3, 4, 1, 1),
+    (3, 3, 12, 4, 3, 5, 2),
+    (5, 2, 7, 3, 3, 3, 1),     # odd shapes, empty trailing cells
+    (1, 1, 1, 1, 1, 4, 0),
+    (7, 4, 30, 5, 6, 2, 0),
+])
+def test_grid_matches_reference(h, w, n, rows, cols, scale, gap):
+    rng = np.random.default_rng(h * 100 + n)
+    src = rng.normal(size=(h, w, n)).astype(np.float32)
+    lo = rng.normal(size=n) - 1.0
+    hi = lo + rng.uniform(0.1, 3.0, size=n)
+    got = _render(src, rows, cols, scale, gap, lo, hi, LUT, 3)
+    want = tile_reference(src, rows, cols, scale, gap, lo, hi, LUT, 3)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_nan_inf_and_constant_cells():
+    rng = np.random.default_rng(1)
+    src = rng.uniform(-1, 1, size=(3, 3, 6)).astype(np.float32)
+    src[0, 0, 0] = np.nan
+    src[1, 1, 1] = np.inf
+    src[2, 2, 2] = -np.inf
+    src[:, :, 3] = 0.25  # constant cell
+    lo, hi, _, _ = grid_ranges(src[..., None], "cell", cols=3)
+    assert lo[3] == hi[3] == np.float32(0.25)
+    got = _render(src, 2, 3, 2, 1, lo, hi, LUT, 3, const_index=17)
+    want = tile_reference(src, 2, 3, 2, 1, lo, hi, LUT, 3, const_index=17)
+    np.testing.assert_array_equal(got, want)
+    assert (got[0:2, 0:2] == LUT[256]).all()            # NaN colour
+    assert (got[2:4, 7 + 2:7 + 4] == LUT[255]).all()  # +inf: top of the map (cell 1 starts at x=7)
+    assert (got[7:13, 0:6] == LUT[17]).all()            # constant cell -> const_index
+
+
+def test_all_nan_cell_and_degenerate_range():
+    src = np.full((2, 2, 2), np.nan, np.float32)
+    src[:, :, 1] = np.array([[1e-30, 2e-30], [3e-30, 1e30]], np.float32)
+    lo, hi = np.array([0.0, 0.0]), np.array([0.0, 1e-320])  # denormal span overflows 256/span
+    got = _render(src, 1, 2, 1, 1, lo, hi, LUT, 3)
+    want = tile_reference(src, 1, 2, 1, 1, lo, hi, LUT, 3)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_rgb_cells_use_one_value_per_band():
+    rng = np.random.default_rng(2)
+    src = rng.uniform(-2, 2, size=(3, 3, 5, 3)).astype(np.float32)
+    src[1, 1, 4, 2] = np.nan
+    lut = extended_lut(identity_lut(), "magenta", "black", "gray")
+    lo, hi = np.full(5, -1.5), np.full(5, 1.5)
+    got = _render(src, 2, 3, 3, 1, lo, hi, lut, 3)
+    want = tile_reference(src, 2, 3, 3, 1, lo, hi, lut, 3)
+    np.testing.assert_array_equal(got, want)
+    # band b of a pixel is the index of sample b, as the identity LUT promises
+    np.testing.assert_array_equal(got[0, 0], lut_index(src[0, 0, 0], -1.5, 1.5))
+
+
+def test_single_band_canvas():
+    rng = np.random.default_rng(3)
+    src = rng.normal(size=(3, 3, 4)).astype(np.float64)
+    gray = extended_lut(colormap_lut("gray"), "gray", "white", "black")
+    lo, hi, _, _ = grid_ranges(src[..., None], "global", cols=2)
+    got = _render(src, 2, 2, 4, 1, lo, hi, gray, 1)
+    want = tile_reference(src, 2, 2, 4, 1, lo, hi, gray, 1)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_tile_at_origin_leaves_the_rest_untouched():
+    rng = np.random.default_rng(4)
+    src = rng.normal(size=(2, 3, 5)).astype(np.float32)
+    grid = Grid(2, 3, 5, 2, 3, 2, 1)
+    out = allocate(grid.height + 10, grid.width + 7, 3, (9, 9, 9))
+    tile(src, grid, -1.0, 1.0, LUT, out, origin=(4, 3))
+    want = tile_reference(src, 2, 3, 2, 1, np.full(5, -1.0), np.full(5, 1.0), LUT, 3)
+    np.testing.assert_array_equal(out[4:4 + grid.height, 3:3 + grid.width], want)
+    mask = np.ones(out.shape[:2], bool)
+    mask[4:4 + grid.height, 3:3 + grid.width] = False
+    assert (out[mask] == 9).all()
+
+
+def test_tile_rejects_bad_arguments():
+    grid = Grid(1, 2, 2, 3, 3, 1, 1)
+    src = np.ones((3, 3, 2), np.float32)
+    with pytest.raises(ValueError, match="does not match"):
+        tile(np.ones((3, 3, 3), np.float32), grid, 0, 1, LUT, np.zeros((3, 7, 3), np.uint8))
+    with pytest.raises(ValueError, match="leaves canvas"):
+        tile(src, grid, 0, 1, LUT, np.zeros((3, 6, 3), np.uint8))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        tile(src, grid, 0, 1, LUT, np.zeros((3, 7, 3), np.float32))
+
+
+def test_locate_inverts_the_layout():
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        h, w = rng.integers(1, 5, size=2)
+        n = int(rng.integers(1, 30))
+        rows, cols = near_square(n)
+        scale, gap = int(rng.integers(1, 4)), int(rng.integers(0, 3))
+        grid = Grid(rows, cols, n, int(h), int(w), scale, gap)
+        # Every sample value is unique, so a pixel names its cell and position.
+        src = np.arange(h * w * n, dtype=np.float64).reshape(n, h, w).transpose(1, 2, 0)
+        ids = np.full((grid.height, grid.width), -1)
+        for k in range(n):
+            r, c = divmod(k, cols)
+            y, x = r * grid.pitch_y, c * grid.pitch_x
+            ids[y:y + h * scale, x:x + w * scale] = np.kron(src[:, :, k], np.ones((scale, scale)))
+        for y in range(grid.height):
+            for x in range(grid.width):
+                hit = locate(grid, y, x)
+                if hit is None:
+                    assert ids[y, x] == -1
+                else:
+                    r, c, cy, cx = hit
+                    assert ids[y, x] == src[cy, cx, r * cols + c]
