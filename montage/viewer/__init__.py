@@ -1,0 +1,62 @@
+"""The self-contained page: template + OpenSeadragon assets + the manifest inline."""
+
+import json
+import os
+import shutil
+from importlib import resources
+from pathlib import Path
+
+OSD_VERSION = "6.1.1"
+CDN = f"https://cdn.jsdelivr.net/npm/openseadragon@{OSD_VERSION}/build/openseadragon/"
+
+
+def osd_assets():
+    """Folder holding ``openseadragon.min.js`` and ``images/``, or None when not installed.
+
+    Looked up in ``$MONTAGE_OSD_DIR``, then in ``node_modules`` beside the source tree
+    (where the set-up's ``npm ci`` puts it), then under the working directory.
+    """
+    candidates = []
+    if os.environ.get("MONTAGE_OSD_DIR"):
+        candidates.append(Path(os.environ["MONTAGE_OSD_DIR"]))
+    sub = Path("node_modules", "openseadragon", "build", "openseadragon")
+    candidates += [Path(__file__).resolve().parents[2] / sub, Path.cwd() / sub]
+    for c in candidates:
+        if (c / "openseadragon.min.js").is_file() and (c / "images").is_dir():
+            return c
+    return None
+
+
+def _inline_json(obj):
+    """JSON that is safe inside a <script> element: no '<', '>' or '&' can close it."""
+    text = json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def build(out_dir, manifest, title="montage"):
+    """Write ``index.html``, ``viewer.js``, ``viewer.css`` and the OpenSeadragon files.
+
+    Returns
+    -------
+    bool
+        True when the local OpenSeadragon copy was found; False means the page
+        will load it from a CDN (and so needs a network).
+    """
+    out_dir = Path(out_dir)
+    pkg = resources.files(__package__)
+    for name in ("viewer.js", "viewer.css"):
+        (out_dir / name).write_text(pkg.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+    assets = osd_assets()
+    if assets is not None:
+        dest = out_dir / "openseadragon"
+        dest.mkdir(exist_ok=True)
+        shutil.copy2(assets / "openseadragon.min.js", dest)
+        shutil.copytree(assets / "images", dest / "images", dirs_exist_ok=True)
+    page = pkg.joinpath("index.html").read_text(encoding="utf-8")
+    import html
+
+    page = (page.replace("{{TITLE}}", html.escape(title))
+                .replace("{{CDN}}", CDN)
+                .replace("{{MANIFEST}}", _inline_json(manifest)))
+    (out_dir / "index.html").write_text(page, encoding="utf-8")
+    return assets is not None
