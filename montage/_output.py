@@ -21,12 +21,16 @@ def check_out(out, overwrite):
         raise MontageError(f"--out {out} exists and is not a folder: choose another path")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise MontageError(f"--out {out} exists and is not empty: choose another folder or pass --overwrite")
-    parent = out.resolve().parent
-    probe = parent
+    probe = out.resolve().parent
     while not probe.exists():
         probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise MontageError(f"--out {out} cannot be written (no permission in {probe}): choose another folder")
+    if not probe.is_dir():
+        raise MontageError(f"--out {out} cannot be written ({probe} is not a folder): choose another path")
+    try:  # a real attempt: permission bits say nothing to root or on read-only mounts
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=probe))
+    except OSError as e:
+        raise MontageError(f"--out {out} cannot be written ({e.strerror} in {probe}): "
+                           "choose another folder") from None
     return out
 
 

@@ -131,7 +131,10 @@ def _serve(args):
 
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error already printed
+        return e.code
     try:
         {"layers": _layers, "filters": _filters, "features": _features, "serve": _serve}[args.command](args)
     except MontageError as e:

@@ -15,7 +15,7 @@ from .colormap import colormap_lut, extended_lut, identity_lut, is_gray, parse_c
 from .errors import MontageError
 from .layout import Grid, near_square, shelf_pack
 from .normalize import GRID_MODES, grid_ranges
-from .tile import allocate, tile
+from .tile import allocate, check_fits, tile
 from .write import TILE_FORMATS, write_dzi, write_png, write_tiff
 
 LAYER_GAP = 32          # world pixels between layer blocks
@@ -92,17 +92,23 @@ def _values_js(path, key, src):
     path.write_text(f"montageValues({json.dumps(key)},\"{b64}\",{json.dumps(list(src.shape))});\n")
 
 
-def _filter_grid(kernel, rgb, input_order, cell):
-    """Cells, grid and kind of one conv layer's kernel (kh, kw, in, out)."""
-    kh, kw, cin, cout = kernel.shape
+def _filter_grid(shape, rgb, cell, gap):
+    """Grid and kind of a conv kernel of shape (kh, kw, in, out)."""
+    kh, kw, cin, cout = shape
     scale = 2 if cell is None else max(1, int(cell) // max(kh, kw))
     if rgb and cin == 3:
-        order = [2, 1, 0] if input_order == "bgr" else [0, 1, 2]   # show R, G, B whatever is stored
-        src = np.ascontiguousarray(kernel[:, :, order, :].transpose(0, 1, 3, 2))   # (kh, kw, out, 3)
         rows, cols = near_square(cout)
-        return src, Grid(rows, cols, cout, kh, kw, scale, 0), "rgb"
-    src = np.ascontiguousarray(kernel.transpose(0, 1, 3, 2)).reshape(kh, kw, cout * cin, 1)
-    return src, Grid(cout, cin, cout * cin, kh, kw, scale, 0), "filters"
+        return Grid(rows, cols, cout, kh, kw, scale, gap), "rgb"
+    return Grid(cout, cin, cout * cin, kh, kw, scale, gap), "filters"
+
+
+def _filter_cells(kernel, kind, input_order):
+    """The kernel as cells (kh, kw, n, samples): cell ``i * in + j`` is filter i, channel j."""
+    kh, kw, cin, cout = kernel.shape
+    if kind == "rgb":
+        order = [2, 1, 0] if input_order == "bgr" else [0, 1, 2]   # show R, G, B whatever is stored
+        return np.ascontiguousarray(kernel[:, :, order, :].transpose(0, 1, 3, 2))
+    return np.ascontiguousarray(kernel.transpose(0, 1, 3, 2)).reshape(kh, kw, cout * cin, 1)
 
 
 def filters(model="vgg16", layers="block1_conv2", out="montage-filters", *, weights=None, seed=0,
@@ -167,19 +173,22 @@ def filters(model="vgg16", layers="block1_conv2", out="montage-filters", *, weig
     if rgb and normalize == "channel" and any(kernel_of(x).shape[2] == 3 for x in chosen):
         raise MontageError("--rgb shows the 3 input channels together: use --normalize global, filter, "
                            "cell or symmetric")
+    for layer in chosen:  # every canvas must fit before any work starts
+        g, _ = _filter_grid(tuple(layer.kernel.shape), rgb, cell, style.gap)
+        check_fits(g.height, g.width, 3, f"canvas of {layer.name}")
     blocks, tiles, sizes = [], [], []
     with staged(out, overwrite) as tmp:
         (tmp / "layers").mkdir()
         bar = _progress(len(chosen), "filters", "layer", quiet)
         for i, layer in enumerate(chosen):
             kernel = kernel_of(layer)
-            src, grid, kind = _filter_grid(kernel, rgb, loaded.input_order, cell)
-            grid = Grid(grid.rows, grid.cols, grid.n, grid.cell_h, grid.cell_w, grid.scale, style.gap)
+            grid, kind = _filter_grid(kernel.shape, rgb, cell, style.gap)
+            src = _filter_cells(kernel, kind, loaded.input_order)
             mode = "cell" if kind == "rgb" and normalize == "filter" else normalize
             lo, hi, glo, ghi = grid_ranges(src, mode, grid.cols, style.clip)
             const = 128 if mode == "symmetric" else 0
             lut, bands = style.lut_for(src, rgb=(kind == "rgb"))
-            canvas = allocate(grid.height, grid.width, bands, style.gap_rgb, f"canvas of {layer.name}")
+            canvas = allocate(grid.height, grid.width, bands)   # the kernel writes every pixel
             tile(src, grid, lo, hi, lut, canvas, const_index=const)
             name = f"{i:02d}_{slug(layer.name)}"
             base = tmp / "layers" / name
@@ -190,7 +199,7 @@ def filters(model="vgg16", layers="block1_conv2", out="montage-filters", *, weig
                 pscale = max(1, math.ceil(png_cell / max(grid.cell_h, grid.cell_w)))
                 pgrid = Grid(grid.rows, grid.cols, grid.n, grid.cell_h, grid.cell_w, pscale, style.gap)
                 if pgrid.height * pgrid.width <= PNG_MAX_PIXELS:
-                    pc = allocate(pgrid.height, pgrid.width, bands, style.gap_rgb)
+                    pc = allocate(pgrid.height, pgrid.width, bands)
                     tile(src, pgrid, lo, hi, lut, pc, const_index=const)
                     write_png(pc, base.with_suffix(".png"))
                     flat = f"layers/{name}.png"

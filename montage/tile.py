@@ -25,11 +25,8 @@ def _gb(nbytes):
     return f"{nbytes / 1e9:.1f} GB"
 
 
-def allocate(height, width, bands, fill, what="canvas"):
-    """A C-contiguous (height, width, bands) uint8 canvas filled with ``fill``.
-
-    Raises MontageError, before allocating, when it would not fit in memory.
-    """
+def check_fits(height, width, bands, what="canvas"):
+    """Raise MontageError when a (height, width, bands) uint8 canvas would not fit in memory."""
     nbytes = int(height) * int(width) * int(bands)
     # Leave room for the writer's buffers and everything else in the process.
     budget = int(available_memory() * 0.75)
@@ -38,8 +35,17 @@ def allocate(height, width, bands, fill, what="canvas"):
             f"{what} of {width} x {height} pixels needs {_gb(nbytes)} but only {_gb(budget)} "
             "of memory can be spared: use a smaller --cell or fewer layers at once"
         )
+
+
+def allocate(height, width, bands, fill=None, what="canvas"):
+    """A C-contiguous (height, width, bands) uint8 canvas, filled with ``fill`` if given.
+
+    Raises MontageError, before allocating, when it would not fit in memory.
+    """
+    check_fits(height, width, bands, what)
     out = np.empty((height, width, bands), np.uint8)
-    out[...] = np.asarray(fill, np.uint8)[:bands]
+    if fill is not None:
+        out[...] = np.asarray(fill, np.uint8)[:bands]
     return out
 
 

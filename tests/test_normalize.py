@@ -1,0 +1,72 @@
+"""Normalisation ranges against plain numpy, on random data with NaN and Inf."""
+
+import numpy as np
+import pytest
+
+from montage.errors import MontageError
+from montage.normalize import grid_ranges
+
+
+def _finite_range(a, clip=0.0, symmetric=False):
+    a = a[np.isfinite(a)]
+    if a.size == 0:
+        return 0.0, 0.0
+    if symmetric:
+        m = np.percentile(np.abs(a), 100 - clip) if clip else np.abs(a).max()
+        return -m, m
+    if clip:
+        return np.percentile(a, clip), np.percentile(a, 100 - clip)
+    return a.min(), a.max()
+
+
+def _data(seed, h=3, w=2, rows=4, cols=5, s=1):
+    rng = np.random.default_rng(seed)
+    src = rng.normal(size=(h, w, rows * cols, s)).astype(np.float32) * rng.uniform(0.1, 5)
+    src[0, 0, 3, 0] = np.nan
+    src[1, 1, 7, 0] = np.inf
+    src[2, 0, 11, 0] = -np.inf
+    src[:, :, 8, :] = np.nan   # a cell with no finite value
+    return src, rows, cols
+
+
+@pytest.mark.parametrize("clip", [0.0, 2.5])
+@pytest.mark.parametrize("mode", ["global", "filter", "channel", "cell", "symmetric"])
+def test_grid_ranges_match_numpy(mode, clip):
+    src, rows, cols = _data(7)
+    lo, hi, glo, ghi = grid_ranges(src, mode, cols, clip)
+    for k in range(rows * cols):
+        r, c = divmod(k, cols)
+        if mode in ("global", "symmetric"):
+            sel = src
+        elif mode == "filter":
+            sel = src[:, :, r * cols:(r + 1) * cols]
+        elif mode == "channel":
+            sel = src[:, :, c::cols]
+        else:
+            sel = src[:, :, k]
+        want = _finite_range(sel, clip, symmetric=(mode == "symmetric"))
+        np.testing.assert_allclose([lo[k], hi[k]], want, rtol=1e-6)
+    assert len(glo) == {"global": 1, "symmetric": 1, "filter": rows, "channel": cols, "cell": rows * cols}[mode]
+
+
+def test_global_is_the_tutorials_formula():
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(3, 3, 6, 1)).astype(np.float32)
+    lo, hi, _, _ = grid_ranges(w, "global", 3)
+    assert lo[0] == w.min() and hi[0] == w.max()
+
+
+def test_rgb_samples_share_their_cell_range():
+    rng = np.random.default_rng(4)
+    src = rng.normal(size=(3, 3, 4, 3))
+    lo, hi, _, _ = grid_ranges(src, "cell", 2)
+    np.testing.assert_allclose(lo, src.min(axis=(0, 1, 3)))
+    np.testing.assert_allclose(hi, src.max(axis=(0, 1, 3)))
+
+
+def test_bad_clip_and_mode():
+    src, rows, cols = _data(1)
+    with pytest.raises(MontageError, match="clip"):
+        grid_ranges(src, "global", cols, clip=50)
+    with pytest.raises(MontageError, match="unknown normalisation"):
+        grid_ranges(src, "bogus", cols)
