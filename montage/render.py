@@ -16,7 +16,7 @@ from .errors import MontageError
 from .layout import Grid, near_square, shelf_pack
 from .normalize import GRID_MODES, grid_ranges
 from .tile import allocate, check_fits, tile
-from .write import TILE_FORMATS, write_dzi, write_png, write_tiff
+from .write import TILE_FORMATS, dzi_descriptor, write_dzi, write_png, write_tiff
 
 LAYER_GAP = 32          # world pixels between layer blocks
 PNG_MAX_PIXELS = 16_000_000
@@ -66,11 +66,21 @@ class Style:
                 "gap_color": list(self.gap_rgb), "nan_color": list(self.nan_rgb)}
 
 
-def _norm_entry(mode, clip, glo, ghi):
-    group = {"global": "grid", "symmetric": "grid", "filter": "row", "channel": "col",
-             "cell": "cell", "layer": "grid", "image": "grid"}[mode]
-    f32 = lambda a: [float(np.float32(v)) for v in a]  # noqa: E731  (float32 precision is plenty)
-    return {"mode": mode, "clip": clip, "group": group, "lo": f32(glo), "hi": f32(ghi)}
+def _norm_entry(mode, clip, glo, ghi, group=None):
+    group = group or {"global": "grid", "symmetric": "grid", "filter": "row", "channel": "col",
+                      "cell": "cell"}[mode]
+    # float32 arrays: compact while many images accumulate; written out by json_default
+    return {"mode": mode, "clip": clip, "group": group,
+            "lo": np.asarray(glo, np.float32), "hi": np.asarray(ghi, np.float32)}
+
+
+def json_default(obj):
+    """JSON for numpy values, 7 significant digits (float32 precision)."""
+    if isinstance(obj, np.ndarray):
+        return [float(f"{v:.7g}") for v in obj.ravel().tolist()]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 def _write_block(canvas, base, tile_format, tiff, quiet):
@@ -236,7 +246,210 @@ def filters(model="vgg16", layers="block1_conv2", out="montage-filters", *, weig
 def _finish(tmp, manifest, title, quiet):
     from . import viewer
 
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=False))
-    if not viewer.build(tmp, manifest, title):
+    with open(tmp / "manifest.json", "w") as f:   # streamed: views can be many
+        json.dump(manifest, f, allow_nan=False, default=json_default)
+    if not viewer.build(tmp, manifest, title, default=json_default):
         _note("OpenSeadragon is not installed (run `npm ci` in the montage source folder, or set "
               "MONTAGE_OSD_DIR): the page will load it from a CDN and needs a network", quiet)
+
+
+FEATURE_MODES = ("channel", "layer", "image")
+
+
+class _Writer:
+    """Write atlases on one background thread while the next batch runs through the model.
+
+    At most ``depth`` canvases wait, so memory stays flat however many images there are;
+    libvips and the model both release the GIL, so the two really overlap.
+    """
+
+    def __init__(self, depth=2):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="montage-write")
+        self.pending, self.depth = [], depth
+
+    def submit(self, fn, *args):
+        while len(self.pending) >= self.depth:
+            self.pending.pop(0).result()
+        self.pending.append(self.pool.submit(fn, *args))
+
+    def close(self):
+        try:
+            for f in self.pending:
+                f.result()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
+def _atlas_layout(shapes, cell, gap, overlay_side):
+    """Grids of each layer's channels and their origins in one image's atlas."""
+    grids, sizes = [], []
+    if overlay_side:
+        sizes.append((overlay_side, overlay_side))
+    for h, w, c in shapes:
+        rows, cols = near_square(c)
+        scale = 1 if not cell else max(1, math.ceil(int(cell) / max(h, w)))
+        g = Grid(rows, cols, c, h, w, scale, gap)
+        grids.append(g)
+        sizes.append((g.height, g.width))
+    origins, world = shelf_pack(sizes, LAYER_GAP)
+    if overlay_side:
+        return grids, origins[1:], origins[0], world
+    return grids, origins, None, world
+
+
+def features(model="vgg16", images=None, out="montage-features", *, layers=None, weights=None, seed=0,
+             unsafe=False, batch_size=None, size=None, cell=None, gap=1, gap_color="white",
+             nan_color="magenta", normalize="channel", clip=0.0, cmap="viridis", tile_format="png",
+             tiff=False, skip_bad=False, overlay=False, overwrite=False, quiet=False):
+    """Render every channel of every chosen layer for each image: one atlas per image.
+
+    All layers' activations come from one multi-output model run in batches; each
+    image's atlas is tiled, written and dropped before the next, so memory stays flat.
+
+    Parameters
+    ----------
+    model, weights, seed, unsafe
+        See :func:`montage.models.load_model`.
+    images : path or list, optional
+        Image files, folders or globs; default: matplotlib's sample photograph.
+    out : path
+        Output folder (written to a temporary sibling, renamed when complete).
+    layers : list of str, optional
+        Layer names; default every conv layer; 'all' adds the pooling layers.
+    batch_size : int, optional
+        Images per forward pass (default: sized to the available memory, at most 32).
+    size : int, optional
+        Input side (default 224 for vgg16, else the model's).
+    cell : int, optional
+        Smallest side, in pixels, a feature map is shown at (default: 1 pixel per activation).
+    normalize : {'channel', 'layer', 'image'}
+        Range per feature map, per layer, or over all layers of an image.
+    clip, cmap, gap, gap_color, nan_color, tile_format, tiff, overwrite, quiet
+        As for :func:`filters`.
+    skip_bad : bool
+        Render the readable images and list the bad ones in the manifest, instead of stopping.
+    overlay : bool
+        Show the input image beside each atlas.
+
+    Returns
+    -------
+    dict
+        The manifest, also written to ``out/manifest.json``.
+    """
+    from . import images as imgs
+    from .extract import default_batch_size, device, extractor, feature_layers, input_side, predict
+    from .models import load_model, slug
+    from .tile import available_memory
+
+    t0 = time.perf_counter()
+    style = Style(cmap, normalize, clip, gap, gap_color, nan_color, gap_color, FEATURE_MODES)
+    if tile_format not in TILE_FORMATS:
+        raise MontageError(f"unknown tile format {tile_format!r}: choose one of {', '.join(TILE_FORMATS)}")
+    if cell is not None and int(cell) < 1:
+        raise MontageError(f"--cell {cell} must be at least 1 pixel")
+    if batch_size is not None and int(batch_size) < 1:
+        raise MontageError(f"--batch-size {batch_size} must be at least 1")
+    if size is not None and int(size) < imgs.MIN_SIDE:
+        raise MontageError(f"--size {size} is too small: the model needs at least {imgs.MIN_SIDE}")
+    check_out(out, overwrite)
+    paths = imgs.find_images(images)
+    good, bad = imgs.check(paths)
+    if bad and not skip_bad:
+        more = f" ({len(bad)} of {len(paths)} images are bad)" if len(bad) > 1 else ""
+        raise MontageError(f"{bad[0][0]}: {bad[0][1]}{more}; nothing was written: fix or remove it, "
+                           "or pass --skip-bad to render the others")
+    if not good:
+        raise MontageError(f"none of the {len(paths)} images can be read: {bad[0][0]}: {bad[0][1]}")
+    for p, why in bad:
+        _note(f"skipping {p}: {why}", quiet)
+
+    loaded = load_model(model, weights, seed, unsafe, size=size or 224)
+    side = int(size) if size else input_side(loaded.model)
+    chosen = feature_layers(loaded.model, layers)
+    ext = extractor(loaded.model, chosen)
+    shapes = []
+    for layer in chosen:
+        s = tuple(layer.output.shape[1:4])
+        shapes.append(tuple(side if d is None else int(d) for d in s))
+    if any(None in s or len(s) != 3 for s in shapes):
+        raise MontageError("feature maps need layers with (height, width, channels) outputs")
+    grids, origins, input_origin, (wh, ww) = _atlas_layout(shapes, cell, style.gap,
+                                                           side if overlay else 0)
+    check_fits(wh, ww, 3, "atlas of one image")
+    bs = int(batch_size) if batch_size else default_batch_size(chosen, side, available_memory() // 4)
+    _note(f"{len(good)} image(s) x {sum(s[2] for s in shapes):,} feature maps of {len(chosen)} layers; "
+          f"forward pass on {device()}, batches of {bs}", quiet)
+
+    views = []
+    with staged(out, overwrite) as tmp:
+        (tmp / "images").mkdir()
+        writer = _Writer()
+        bar = _progress(len(good), "images", "img", quiet)
+        try:
+            for batch in imgs.batches(good, side, bs, loaded.preprocess):
+                outs = predict(ext, batch.x)
+                for j, path in enumerate(batch.paths):
+                    name = f"{len(views):05d}_{slug(Path(path).stem)}"
+                    view = _atlas(outs, j, batch.rgb[j] if overlay else None, chosen, grids, origins,
+                                  input_origin, (wh, ww), style, writer, tmp / "images" / name,
+                                  tile_format, tiff)
+                    view["name"] = str(path)
+                    views.append(view)
+                del outs, batch
+                bar.update(len(views) - bar.n)
+            writer.close()
+        finally:
+            bar.close()
+            writer.pool.shutdown(wait=True)
+        manifest = {
+            "montage": __version__, "kind": "features",
+            "model": loaded.describe(), "weights": loaded.weights, "input_size": side,
+            "device": device(), **style.manifest(),
+            "skipped": [{"path": str(p), "reason": why} for p, why in bad],
+            "views": views,
+        }
+        _finish(tmp, manifest, f"{loaded.name} feature maps", quiet)
+    dt = time.perf_counter() - t0
+    _note(f"{len(views)} image(s) -> {Path(out) / 'index.html'} ({dt:.1f} s, "
+          f"{len(views) / dt:.2f} images/s)", quiet)
+    return manifest
+
+
+def _atlas(outs, j, rgb, chosen, grids, origins, input_origin, world, style, writer, base,
+           tile_format, tiff):
+    """Tile image ``j`` of a batch into its atlas, queue the write, return its view entry."""
+    wh, ww = world
+    acts = [o[j][..., None] for o in outs]     # (H, W, C, 1) views, no copies
+    nan = any(np.isnan(a).any() for a in acts)
+    lut, bands = style.lut_for(np.array([np.nan if nan else 0.0]))
+    canvas = allocate(wh, ww, bands, style.empty_rgb)
+    if rgb is not None:
+        y, x = input_origin
+        canvas[y:y + rgb.shape[0], x:x + rgb.shape[1]] = rgb if bands == 3 else rgb.mean(-1, keepdims=True)
+    if style.normalize == "image":
+        flat = np.concatenate([a.ravel() for a in acts])[None, :]
+        from .normalize import group_range
+
+        ilo, ihi = group_range(flat, style.clip)
+    blocks = []
+    for layer, a, g, (y, x) in zip(chosen, acts, grids, origins):
+        if style.normalize == "image":
+            lo, hi, glo, ghi = ilo[np.zeros(g.n, np.intp)], ihi[np.zeros(g.n, np.intp)], ilo, ihi
+        else:
+            lo, hi, glo, ghi = grid_ranges(a, "cell" if style.normalize == "channel" else "global",
+                                           g.cols, style.clip)
+        tile(a, g, lo, hi, lut, canvas, origin=(y, x))
+        group = "cell" if style.normalize == "channel" else "grid"
+        blocks.append({"layer": layer.name, "kind": "features", "map_shape": list(a.shape[:3]),
+                       "grid": g.to_dict(), "x": x, "y": y,
+                       "normalize": _norm_entry(style.normalize, style.clip, glo, ghi, group)})
+    rel = f"images/{base.name}"
+    writer.submit(_write_block, canvas, base, tile_format, tiff, True)
+    dzi = dzi_descriptor(f"{rel}_files/", ww, wh, tile_format)
+    view = {"world": [ww, wh], "tiles": [{"dzi": dzi, "x": 0, "y": 0, "path": f"{rel}.dzi"}],
+            "blocks": blocks}
+    if rgb is not None:
+        view["input"] = {"x": input_origin[1], "y": input_origin[0], "size": int(rgb.shape[0])}
+    return view

@@ -54,7 +54,25 @@ def _progress(image, bar):
             bar.update(100 - state["done"])
 
 
-def write_dzi(canvas, base, tile_format="png", tile_size=254, overlap=1, bar=None):
+# Tiles of 510 + 2 overlap pixels: about 1.3x faster to write than libvips' 254 (fewer
+# files) and as quick to view.
+TILE_SIZE = 510
+OVERLAP = 1
+
+
+def dzi_descriptor(url, width, height, tile_format="png", tile_size=TILE_SIZE, overlap=OVERLAP):
+    """The DZI descriptor as OpenSeadragon takes it inline (``tileSources: {Image: ...}``)."""
+    return {
+        "xmlns": "http://schemas.microsoft.com/deepzoom/2008",
+        "Url": url,
+        "Format": TILE_FORMATS[tile_format][1],
+        "Overlap": str(overlap),
+        "TileSize": str(tile_size),
+        "Size": {"Width": str(width), "Height": str(height)},
+    }
+
+
+def write_dzi(canvas, base, tile_format="png", tile_size=TILE_SIZE, overlap=OVERLAP, bar=None):
     """Write ``base + '.dzi'`` and ``base + '_files/'``.
 
     Returns
@@ -64,19 +82,13 @@ def write_dzi(canvas, base, tile_format="png", tile_size=254, overlap=1, bar=Non
     """
     if tile_format not in TILE_FORMATS:
         raise MontageError(f"unknown tile format {tile_format!r}: choose one of {', '.join(TILE_FORMATS)}")
-    suffix, ext = TILE_FORMATS[tile_format]
+    suffix = TILE_FORMATS[tile_format][0]
     image = as_image(canvas)
     with _progress(image, bar) as im:
         im.dzsave(os.fspath(base), suffix=suffix, tile_size=tile_size, overlap=overlap,
                   depth="onepixel")
-    return {
-        "xmlns": "http://schemas.microsoft.com/deepzoom/2008",
-        "Url": os.path.basename(os.fspath(base)) + "_files/",
-        "Format": ext,
-        "Overlap": str(overlap),
-        "TileSize": str(tile_size),
-        "Size": {"Width": str(canvas.shape[1]), "Height": str(canvas.shape[0])},
-    }
+    return dzi_descriptor(os.path.basename(os.fspath(base)) + "_files/", canvas.shape[1],
+                          canvas.shape[0], tile_format, tile_size, overlap)
 
 
 def write_tiff(canvas, path, bar=None):

@@ -27,13 +27,14 @@ def osd_assets():
     return None
 
 
-def _inline_json(obj):
-    """JSON that is safe inside a <script> element: no '<', '>' or '&' can close it."""
-    text = json.dumps(obj, separators=(",", ":"), allow_nan=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+def _inline_json(obj, default=None):
+    """JSON chunks that are safe inside a <script> element: no '<', '>' or '&' can close it."""
+    enc = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=default)
+    for chunk in enc.iterencode(obj):
+        yield chunk.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def build(out_dir, manifest, title="montage"):
+def build(out_dir, manifest, title="montage", default=None):
     """Write ``index.html``, ``viewer.js``, ``viewer.css`` and the OpenSeadragon files.
 
     Returns
@@ -55,8 +56,11 @@ def build(out_dir, manifest, title="montage"):
     page = pkg.joinpath("index.html").read_text(encoding="utf-8")
     import html
 
-    page = (page.replace("{{TITLE}}", html.escape(title))
-                .replace("{{CDN}}", CDN)
-                .replace("{{MANIFEST}}", _inline_json(manifest)))
-    (out_dir / "index.html").write_text(page, encoding="utf-8")
+    head, tail = (page.replace("{{TITLE}}", html.escape(title))
+                      .replace("{{CDN}}", CDN).split("{{MANIFEST}}"))
+    with open(out_dir / "index.html", "w", encoding="utf-8") as f:   # streamed, like manifest.json
+        f.write(head)
+        for chunk in _inline_json(manifest, default):
+            f.write(chunk)
+        f.write(tail)
     return assets is not None

@@ -1,0 +1,152 @@
+"""Find, check and read input images with libvips; batches of model-ready arrays."""
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MontageError
+
+EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
+MIN_SIDE = 32   # VGG16 halves its maps 5 times; a smaller picture shows nothing when blown up
+
+
+def sample_image():
+    """A real photograph shipped by an installed dependency (matplotlib's Grace Hopper)."""
+    import matplotlib
+
+    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    if not path.is_file():
+        raise MontageError(f"matplotlib's sample photograph is missing ({path}): pass --image PATH")
+    return path
+
+
+def find_images(specs):
+    """Expand files, folders and globs into a sorted, de-duplicated list of paths.
+
+    A folder contributes its image files (by extension, not recursive).
+    """
+    if not specs:
+        return [sample_image()]
+    if isinstance(specs, (str, os.PathLike)):
+        specs = [specs]
+    found = []
+    for spec in specs:
+        spec = str(spec)
+        p = Path(spec)
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.suffix.lower() in EXTENSIONS and f.is_file())
+            if not files:
+                raise MontageError(f"folder {spec} has no images ({', '.join(sorted(EXTENSIONS))})")
+            found += files
+        elif p.is_file():
+            found.append(p)
+        elif glob.has_magic(spec):
+            files = sorted(Path(f) for f in glob.glob(spec) if Path(f).is_file())
+            if not files:
+                raise MontageError(f"no files match {spec}")
+            found += files
+        else:
+            raise MontageError(f"image {spec} does not exist")
+    seen, unique = set(), []
+    for f in found:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
+
+
+def _open(path):
+    import pyvips
+
+    # fail_on="truncated": a cut-off JPEG/PNG is an error, not a grey bottom half
+    return pyvips.Image.new_from_file(str(path), access="sequential", fail_on="truncated")
+
+
+def read_rgb(path, size):
+    """The image as (size, size, 3) uint8 RGB, stretched like Keras' ``load_img(target_size=...)``.
+
+    Greyscale becomes RGB, alpha is flattened onto white, 16-bit is scaled to 8-bit.
+    """
+    import pyvips
+
+    try:
+        im = _open(path)
+        if im.width < MIN_SIDE or im.height < MIN_SIDE:
+            raise MontageError(f"{path}: {im.width} x {im.height} pixels is smaller than the "
+                               f"{MIN_SIDE} x {MIN_SIDE} the model needs")
+        if im.hasalpha():
+            im = im.flatten(background=[255] * (im.bands - 1) if im.format == "uchar"
+                            else [65535] * (im.bands - 1))
+        im = im.colourspace("srgb")          # grey, CMYK, 16-bit -> 8-bit sRGB
+        if im.bands > 3:
+            im = im.extract_band(0, n=3)
+        im = im.cast("uchar")
+        im = im.resize(size / im.width, vscale=size / im.height)
+        a = im.numpy()
+    except pyvips.Error as e:
+        reason = str(e).strip().splitlines()
+        reason = reason[-1] if reason else "unknown error"
+        raise MontageError(f"{path}: not a readable image (truncated, or not JPEG/PNG/TIFF/WebP): "
+                           f"{reason[:160]}") from None
+    if a.shape != (size, size, 3):   # resize can round a side to size +- 1
+        a = _fit(a, size)
+    return a
+
+
+def _fit(a, size):
+    out = np.zeros((size, size, 3), np.uint8)
+    h, w = min(size, a.shape[0]), min(size, a.shape[1])
+    out[:h, :w] = a[:h, :w, :3]
+    if h < size:
+        out[h:] = out[h - 1:h]
+    if w < size:
+        out[:, w:] = out[:, w - 1:w]
+    return out
+
+
+def check(paths):
+    """(good, bad): bad is a list of (path, reason), found by decoding each image once."""
+    import pyvips
+
+    good, bad = [], []
+    for p in paths:
+        try:
+            im = _open(p)
+            if im.width < MIN_SIDE or im.height < MIN_SIDE:
+                raise MontageError(f"{im.width} x {im.height} pixels is smaller than the "
+                                   f"{MIN_SIDE} x {MIN_SIDE} the model needs")
+            im.avg()   # decodes every pixel, so truncation shows here
+            good.append(p)
+        except (pyvips.Error, MontageError) as e:
+            lines = str(e).strip().splitlines()
+            bad.append((p, (lines[-1] if lines else "unreadable")[:160]))
+    return good, bad
+
+
+def preprocess(batch, mode):
+    """Model input from RGB uint8 images: 'caffe' is VGG16's own ``preprocess_input``."""
+    x = batch.astype(np.float32)
+    if mode == "caffe":
+        from keras.applications.vgg16 import preprocess_input  # BGR minus the ImageNet mean
+
+        x = preprocess_input(x)
+    return np.ascontiguousarray(x)
+
+
+@dataclass
+class Batch:
+    paths: list
+    rgb: np.ndarray       # (n, size, size, 3) uint8, for the overlay
+    x: np.ndarray         # model input
+
+
+def batches(paths, size, batch_size, mode):
+    """Yield :class:`Batch` es of read and preprocessed images."""
+    for i in range(0, len(paths), batch_size):
+        chunk = paths[i:i + batch_size]
+        rgb = np.stack([read_rgb(p, size) for p in chunk])
+        yield Batch(chunk, rgb, preprocess(rgb, mode))
