@@ -66,6 +66,17 @@ def _open(path):
     return pyvips.Image.new_from_file(str(path), access="sequential", fail_on="truncated")
 
 
+def _unreadable(path, error):
+    """'not a readable image' with libvips' last line of explanation, minus the path it repeats."""
+    lines = [x.strip() for x in str(error).strip().splitlines() if x.strip()]
+    reason = (lines[-1] if lines else "unknown error").replace(f'"{path}"', "it").replace(str(path), "it")
+    return f"not a readable image (truncated, or not JPEG/PNG/TIFF/WebP): {reason[:160]}"
+
+
+def _too_small(im):
+    return f"{im.width} x {im.height} pixels is smaller than the {MIN_SIDE} x {MIN_SIDE} the model needs"
+
+
 def read_rgb(path, size):
     """The image as (size, size, 3) uint8 RGB, stretched like Keras' ``load_img(target_size=...)``.
 
@@ -76,8 +87,7 @@ def read_rgb(path, size):
     try:
         im = _open(path)
         if im.width < MIN_SIDE or im.height < MIN_SIDE:
-            raise MontageError(f"{path}: {im.width} x {im.height} pixels is smaller than the "
-                               f"{MIN_SIDE} x {MIN_SIDE} the model needs")
+            raise MontageError(f"{path}: {_too_small(im)}")
         if im.hasalpha():
             im = im.flatten(background=[255] * (im.bands - 1) if im.format == "uchar"
                             else [65535] * (im.bands - 1))
@@ -88,10 +98,7 @@ def read_rgb(path, size):
         im = im.resize(size / im.width, vscale=size / im.height)
         a = im.numpy()
     except pyvips.Error as e:
-        reason = str(e).strip().splitlines()
-        reason = reason[-1] if reason else "unknown error"
-        raise MontageError(f"{path}: not a readable image (truncated, or not JPEG/PNG/TIFF/WebP): "
-                           f"{reason[:160]}") from None
+        raise MontageError(f"{path}: {_unreadable(path, e)}") from None
     if a.shape != (size, size, 3):   # resize can round a side to size +- 1
         a = _fit(a, size)
     return a
@@ -117,13 +124,12 @@ def check(paths):
         try:
             im = _open(p)
             if im.width < MIN_SIDE or im.height < MIN_SIDE:
-                raise MontageError(f"{im.width} x {im.height} pixels is smaller than the "
-                                   f"{MIN_SIDE} x {MIN_SIDE} the model needs")
+                bad.append((p, _too_small(im)))
+                continue
             im.avg()   # decodes every pixel, so truncation shows here
             good.append(p)
-        except (pyvips.Error, MontageError) as e:
-            lines = str(e).strip().splitlines()
-            bad.append((p, (lines[-1] if lines else "unreadable")[:160]))
+        except pyvips.Error as e:
+            bad.append((p, _unreadable(p, e)))
     return good, bad
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 
 
-def small_model(seed=0, with_lambda=False):
+def small_model(seed=0, with_lambda=False, side=16):
     """A tiny functional conv net: 3 -> 5 -> 7 channels, non-square grids, plus a pool."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    inp = keras.Input((16, 16, 3), name="image")
+    inp = keras.Input((side, side, 3), name="image")
     x = keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="conv_a")(inp)
     x = keras.layers.Conv2D(7, 3, padding="same", activation="relu", name="conv_b")(x)
     x = keras.layers.MaxPooling2D(name="pool")(x)
@@ -54,3 +54,22 @@ def read_dzi_level(out, tile):
             th, tw = min(ts, h - row * ts), min(ts, w - col * ts)
             canvas[row * ts:row * ts + th, col * ts:col * ts + tw] = a[oy:oy + th, ox:ox + tw]
     return canvas
+
+
+def write_image(path, array):
+    """Save a numpy image (H, W[, bands]) with libvips; the format follows the suffix."""
+    import pyvips
+
+    a = np.ascontiguousarray(array)
+    im = pyvips.Image.new_from_array(a)
+    if a.dtype == np.uint16:
+        im = im.copy(interpretation="rgb16" if a.ndim == 3 and a.shape[2] >= 3 else "grey16")
+    im.write_to_file(str(path))
+    return path
+
+
+def random_images(folder, n, side=40, seed=0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [write_image(folder / f"img{i:02d}.png", rng.integers(0, 256, (side, side + 3, 3), np.uint8))
+            for i in range(n)]
