@@ -154,8 +154,9 @@ def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=224):
 
     Parameters
     ----------
-    model : str or keras.Model
-        'vgg16' (built in) or a path to a ``.keras``/``.h5`` file; a Keras model is used as is.
+    model : str, keras.Model or Loaded
+        'vgg16' (built in) or a path to a ``.keras``/``.h5`` file; a Keras model (taken to
+        want RGB input, no preprocessing) or a ``Loaded`` is used as is.
     weights : str, optional
         For vgg16: 'hed' (default, trained, offline), 'imagenet' (downloads), 'random'
         or a weights file. For a model file: None (its own weights) or a weights file.
@@ -171,6 +172,8 @@ def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=224):
     Loaded
     """
     keras = None
+    if isinstance(model, Loaded):
+        return model
     if not isinstance(model, (str, os.PathLike)):
         return Loaded(model, getattr(model, "name", "model"), "object",
                       {"source": "as given"}, "rgb", "none")

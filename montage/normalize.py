@@ -17,62 +17,64 @@ from .errors import MontageError
 GRID_MODES = ("global", "filter", "channel", "cell", "symmetric")
 
 
-def _groups(src, mode, cols):
-    """Values of each group as the rows of a 2-D array, and the cell -> group index."""
+def _grouped(src, mode, cols):
+    """A view of ``src`` and the axes to reduce so that axis 1 indexes the groups.
+
+    Returns (values, axes, group of each cell); no data is copied.
+    """
     h, w, n, s = src.shape
-    rows = n // cols
+    rows = n // cols if cols else 0
     k = np.arange(n)
     if mode in ("global", "symmetric"):
-        return src.reshape(1, -1), np.zeros(n, dtype=np.intp)
+        return src.reshape(-1, 1), (0,), np.zeros(n, dtype=np.intp)
     if mode == "filter":
-        v = src.reshape(h * w, rows, cols, s).transpose(1, 0, 2, 3).reshape(rows, -1)
-        return v, k // cols
+        return src.reshape(h * w, rows, cols * s), (0, 2), k // cols
     if mode == "channel":
-        v = src.reshape(h * w, rows, cols, s).transpose(2, 0, 1, 3).reshape(cols, -1)
-        return v, k % cols
+        return src.reshape(h * w * rows, cols, s), (0, 2), k % cols
     if mode == "cell":
-        return src.reshape(h * w, n, s).transpose(1, 0, 2).reshape(n, -1), k
+        return src.reshape(h * w, n, s), (0, 2), k
     raise MontageError(f"unknown normalisation {mode!r}: choose one of {', '.join(GRID_MODES)}")
 
 
-def group_range(values, clip=0.0, symmetric=False):
-    """Finite range of each row of ``values``.
+def group_range(values, clip=0.0, symmetric=False, axes=(1,)):
+    """Finite range of each group of ``values``, reducing over ``axes``.
 
     Parameters
     ----------
-    values : ndarray, shape (groups, m)
+    values : ndarray
     clip : float
         Percentile to clip at each end (0 = plain min/max).
     symmetric : bool
         Range ``(-a, a)`` with ``a`` the largest (or ``100 - clip`` percentile) magnitude.
+    axes : tuple of int
+        The axes that hold one group's values; what remains indexes the groups.
 
     Returns
     -------
-    lo, hi : ndarray of float64, shape (groups,)
+    lo, hi : ndarray of float64
         A group with no finite value gets ``lo = hi = 0``.
     """
-    v = np.asarray(values)
+    v = np.abs(values) if symmetric else np.asarray(values)
+    lo = hi = None
+    if clip == 0:
+        # NaN and Inf show in the plain extremes, so one pass settles the common all-finite case.
+        hi = v.max(axis=axes).astype(np.float64)
+        lo = -hi if symmetric else v.min(axis=axes).astype(np.float64)
+        if np.isfinite(lo).all() and np.isfinite(hi).all():
+            return lo, hi
     finite = np.isfinite(v)
     all_finite = bool(finite.all())
     if not all_finite:
         v = np.where(finite, v, np.nan)
-    if symmetric:
-        v = np.abs(v)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN groups are handled below
         if clip > 0:
             pct = np.percentile if all_finite else np.nanpercentile
-            if symmetric:
-                hi = pct(v, 100.0 - clip, axis=1)
-                lo = -hi
-            else:
-                lo = pct(v, clip, axis=1)
-                hi = pct(v, 100.0 - clip, axis=1)
+            hi = pct(v, 100.0 - clip, axis=axes)
+            lo = -hi if symmetric else pct(v, clip, axis=axes)
         else:
-            mx = np.max if all_finite else np.nanmax
-            mn = np.min if all_finite else np.nanmin
-            hi = mx(v, axis=1).astype(np.float64)
-            lo = -hi if symmetric else mn(v, axis=1).astype(np.float64)
+            hi = np.nanmax(v, axis=axes)
+            lo = -hi if symmetric else np.nanmin(v, axis=axes)
     lo = np.where(np.isnan(lo), 0.0, lo).astype(np.float64)
     hi = np.where(np.isnan(hi), 0.0, hi).astype(np.float64)
     return lo, hi
@@ -102,8 +104,8 @@ def grid_ranges(src, mode="global", cols=1, clip=0.0):
         raise MontageError(f"--clip {clip} is out of range: give a percentile in [0, 50)")
     if mode in ("filter", "channel") and src.shape[2] % cols:
         raise MontageError(f"normalisation {mode!r} needs a full grid; use 'global' or 'cell'")
-    values, group = _groups(src, mode, cols)
-    glo, ghi = group_range(values, clip, symmetric=(mode == "symmetric"))
+    values, axes, group = _grouped(src, mode, cols)
+    glo, ghi = group_range(values, clip, symmetric=(mode == "symmetric"), axes=axes)
     return glo[group], ghi[group], glo, ghi
 
 

@@ -427,7 +427,10 @@ def _atlas(outs, j, rgb, chosen, grids, origins, input_origin, world, style, wri
     canvas = allocate(wh, ww, bands, style.empty_rgb)
     if rgb is not None:
         y, x = input_origin
-        canvas[y:y + rgb.shape[0], x:x + rgb.shape[1]] = rgb if bands == 3 else rgb.mean(-1, keepdims=True)
+        if bands == 3:
+            canvas[y:y + rgb.shape[0], x:x + rgb.shape[1], :3] = rgb
+        else:
+            canvas[y:y + rgb.shape[0], x:x + rgb.shape[1], 0] = rgb.mean(-1)
     if style.normalize == "image":
         flat = np.concatenate([a.ravel() for a in acts])[None, :]
         from .normalize import group_range

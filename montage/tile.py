@@ -38,15 +38,30 @@ def check_fits(height, width, bands, what="canvas"):
 
 
 def allocate(height, width, bands, fill=None, what="canvas"):
-    """A C-contiguous (height, width, bands) uint8 canvas, filled with ``fill`` if given.
+    """A C-contiguous uint8 canvas: (height, width, 1) grey or (height, width, 4) colour.
 
-    Raises MontageError, before allocating, when it would not fit in memory.
+    A colour canvas (``bands=3``) carries a fourth byte, always 255, so that each pixel
+    is one 32-bit store for the kernel; the writers drop it. Filled with the RGB
+    ``fill`` if given. Raises MontageError, before allocating, when it would not fit.
     """
-    check_fits(height, width, bands, what)
-    out = np.empty((height, width, bands), np.uint8)
+    if bands not in (1, 3):
+        raise ValueError("bands must be 1 (grey) or 3 (colour)")
+    stored = 1 if bands == 1 else 4
+    check_fits(height, width, stored, what)
+    out = np.empty((height, width, stored), np.uint8)
     if fill is not None:
-        out[...] = np.asarray(fill, np.uint8)[:bands]
+        out[...] = np.append(np.asarray(fill, np.uint8)[:3], 255)[:stored] if stored == 4 else fill[0]
     return out
+
+
+def _packed(lut, bands):
+    """LUT as one value per pixel: uint8 grey, or uint32 R | G << 8 | B << 16 | 255 << 24."""
+    if bands == 1:
+        return np.ascontiguousarray(lut[:, 0]), np.zeros((len(lut), 3), np.uint8)
+    c = lut.astype(np.uint32)
+    packed = c[:, 0] | (c[:, 1] << 8) | (c[:, 2] << 16) | np.uint32(0xFF000000)
+    per_band = np.stack([c[:, 0] | np.uint32(0xFF000000), c[:, 1] << 8, c[:, 2] << 16], axis=1)
+    return packed, np.ascontiguousarray(per_band)
 
 
 def tile(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0):
@@ -55,15 +70,15 @@ def tile(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0):
     Parameters
     ----------
     src : ndarray, shape (h, w, n) or (h, w, n, samples)
-        Cell ``k`` is ``src[:, :, k]``; ``samples`` is 1 (colour-mapped) or
-        ``out.shape[2]`` (one value per band, each through its own LUT column).
+        Cell ``k`` is ``src[:, :, k]``; ``samples`` is 1 (colour-mapped) or 3 (one value
+        per band, each through its own LUT column: RGB kernels on a colour canvas).
     grid : montage.layout.Grid
     lo, hi : array_like, shape (n,)
         Each cell's value range, mapped to the first and last LUT entries.
     lut : ndarray, shape (259, 3), uint8
         Colormap plus NaN, gap and empty colours (see ``montage.colormap``).
-    out : ndarray, shape (H, W, bands), uint8, C-contiguous
-        The canvas; only the grid's pixels are written.
+    out : ndarray, shape (H, W, 1) or (H, W, 4), uint8, C-contiguous
+        The canvas from :func:`allocate`; only the grid's pixels are written.
     origin : (int, int)
         (y, x) of the grid's top-left pixel in ``out``.
     const_index : int
@@ -86,11 +101,11 @@ def tile(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0):
     if n > grid.rows * grid.cols:
         raise ValueError(f"{n} cells do not fit a {grid.rows} x {grid.cols} grid")
     if not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.ndim == 3
-            and out.flags.c_contiguous):
-        raise ValueError("out must be a C-contiguous (H, W, bands) uint8 array")
-    bands = out.shape[2]
-    if samples not in (1, bands):
-        raise ValueError(f"{samples} samples per pixel cannot fill {bands} bands")
+            and out.shape[2] in (1, 4) and out.flags.c_contiguous):
+        raise ValueError("out must be a C-contiguous (H, W, 1) or (H, W, 4) uint8 canvas from allocate()")
+    bands = 1 if out.shape[2] == 1 else 3
+    if samples not in (1, 3) or (samples == 3 and bands == 1):
+        raise ValueError(f"{samples} samples per pixel cannot fill a {bands}-band canvas")
     if lut.shape != (_kernels.LUT_ROWS, 3) or lut.dtype != np.uint8:
         raise ValueError(f"lut must be ({_kernels.LUT_ROWS}, 3) uint8")
     oy, ox = (int(v) for v in origin)
@@ -101,6 +116,9 @@ def tile(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0):
     lo = np.ascontiguousarray(np.broadcast_to(np.asarray(lo, np.float64), (n,)))
     inv = inverse_span(lo, np.broadcast_to(np.asarray(hi, np.float64), (n,)))
     if grid.rows and grid.cols:
-        _kernels.tile_grid(src, lo, inv, int(const_index), np.ascontiguousarray(lut[:, :bands]),
-                           out, oy, ox, grid.rows, grid.cols, grid.scale, grid.gap)
+        lutp, lut3 = _packed(lut, bands)
+        pixels = out[:, :, 0] if bands == 1 else out.view("<u4")[:, :, 0]
+        idx = np.empty((samples, h, n, w), np.uint16)
+        _kernels.lut_indices(src, lo, inv, int(const_index), idx)
+        _kernels.tile_grid(idx, lutp, lut3, pixels, oy, ox, grid.rows, grid.cols, grid.scale, grid.gap)
     return out

@@ -22,11 +22,17 @@ def _vips():
 
 
 def as_image(canvas):
-    """A libvips image that shares ``canvas``'s memory (no copy)."""
+    """A libvips image that shares ``canvas``'s memory (no copy).
+
+    A (H, W, 4) canvas is RGB plus a padding byte (see ``montage.tile.allocate``): libvips
+    drops the fourth band as it streams, so the files are plain RGB.
+    """
     if not (isinstance(canvas, np.ndarray) and canvas.dtype == np.uint8 and canvas.ndim == 3
-            and canvas.flags.c_contiguous):
-        raise ValueError("canvas must be a C-contiguous (H, W, bands) uint8 array")
+            and canvas.shape[2] in (1, 3, 4) and canvas.flags.c_contiguous):
+        raise ValueError("canvas must be a C-contiguous (H, W, 1|3|4) uint8 array")
     image = _vips().Image.new_from_array(canvas)
+    if canvas.shape[2] == 4:
+        image = image.extract_band(0, n=3)
     interp = "b-w" if canvas.shape[2] == 1 else "srgb"
     return image.copy(interpretation=interp)
 

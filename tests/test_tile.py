@@ -16,7 +16,10 @@ def _render(src, rows, cols, scale, gap, lo, hi, lut, bands, const_index=0):
     h, w, n = src.shape[:3]
     grid = Grid(rows, cols, n, h, w, scale, gap)
     out = allocate(grid.height, grid.width, bands, (1, 2, 3))
-    return tile(src, grid, lo, hi, lut, out, const_index=const_index)
+    tile(src, grid, lo, hi, lut, out, const_index=const_index)
+    if bands == 3:
+        assert (out[..., 3] == 255).all()   # the padding byte
+    return out[..., :bands]
 
 
 @pytest.mark.parametrize("h,w,n,rows,cols,scale,gap", [
@@ -89,8 +92,9 @@ def test_tile_at_origin_leaves_the_rest_untouched():
     rng = np.random.default_rng(4)
     src = rng.normal(size=(2, 3, 5)).astype(np.float32)
     grid = Grid(2, 3, 5, 2, 3, 2, 1)
-    out = allocate(grid.height + 10, grid.width + 7, 3, (9, 9, 9))
-    tile(src, grid, -1.0, 1.0, LUT, out, origin=(4, 3))
+    canvas = allocate(grid.height + 10, grid.width + 7, 3, (9, 9, 9))
+    tile(src, grid, -1.0, 1.0, LUT, canvas, origin=(4, 3))
+    out = canvas[..., :3]
     want = tile_reference(src, 2, 3, 2, 1, np.full(5, -1.0), np.full(5, 1.0), LUT, 3)
     np.testing.assert_array_equal(out[4:4 + grid.height, 3:3 + grid.width], want)
     mask = np.ones(out.shape[:2], bool)
@@ -104,9 +108,13 @@ def test_tile_rejects_bad_arguments():
     with pytest.raises(ValueError, match="does not match"):
         tile(np.ones((3, 3, 3), np.float32), grid, 0, 1, LUT, np.zeros((3, 7, 3), np.uint8))
     with pytest.raises(ValueError, match="leaves canvas"):
-        tile(src, grid, 0, 1, LUT, np.zeros((3, 6, 3), np.uint8))
+        tile(src, grid, 0, 1, LUT, np.zeros((3, 6, 4), np.uint8))
     with pytest.raises(ValueError, match="C-contiguous"):
-        tile(src, grid, 0, 1, LUT, np.zeros((3, 7, 3), np.float32))
+        tile(src, grid, 0, 1, LUT, np.zeros((3, 7, 4), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        tile(src, grid, 0, 1, LUT, np.zeros((3, 7, 3), np.uint8))
+    with pytest.raises(ValueError, match="cannot fill"):
+        tile(np.ones((3, 3, 2, 3), np.float32), grid, 0, 1, LUT, np.zeros((3, 7, 1), np.uint8))
 
 
 def test_locate_inverts_the_layout():

@@ -1,0 +1,1 @@
+"""montage's benchmark suite: ``python -m benchmarks [--quick]``."""

@@ -1,0 +1,295 @@
+"""The benchmarks. Each takes (work folder, quick) and returns (rows, details).
+
+A row: name, value, unit, and where there is one the same-run baseline, the ratio
+(oriented so that bigger is better for montage), the target and whether it was met.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .timing import measure, process
+
+ROOT = Path(__file__).resolve().parents[1]
+GB = 1e9
+
+
+def row(name, value, unit, baseline=None, baseline_name=None, ratio=None, target="", met=None):
+    return {"name": name, "value": value, "unit": unit, "baseline": baseline,
+            "baseline_name": baseline_name, "ratio": ratio, "target": target, "met": met}
+
+
+def _target(quick, ok):
+    return None if quick else bool(ok)
+
+
+def _montage(*args):
+    return ["-m", "montage", *map(str, args), "--quiet", "--overwrite"]
+
+
+def _loaded(weights="hed"):
+    from montage.models import load_model
+
+    return load_model("vgg16", weights)
+
+
+def filters_block1_conv2(work, quick):
+    """The tutorial's figure, whole: 64 x 64 kernels of block1_conv2."""
+    from montage.models import kernel_of
+    import montage
+
+    from .baselines import tutorial_filters
+
+    work.mkdir(parents=True)
+    n = 8 if quick else None
+    m_e2e = process(_montage("filters", "--layer", "block1_conv2", "--out", work / "m"),
+                    repeat=1 if quick else 3, cwd=ROOT)
+    t_args = ["-m", "benchmarks.baselines", "tutorial-filters", "--out", str(work / "t.png")]
+    t_e2e = process(t_args + (["--n", str(n)] if n else []), cwd=ROOT)
+    loaded = _loaded()
+    render = measure(lambda: montage.filters(loaded, "block1_conv2", work / "r", overwrite=True, quiet=True),
+                     repeat=2 if quick else 5)
+    kernel = kernel_of(loaded.model.get_layer("block1_conv2"))
+    plot = measure(lambda: tutorial_filters(kernel, work / "p.png", n, n), repeat=1, warmup=0)
+    note = " (quick: tutorial at 8 x 8)" if quick else ""
+    e2e_ratio = t_e2e["median_s"] / m_e2e["median_s"]
+    r_ratio = plot["median_s"] / render["median_s"]
+    rows = [
+        row("filters block1_conv2 (4,096 kernels), process start to page on disk" + note, m_e2e["median_s"], "s",
+            t_e2e["median_s"], "tutorial's matplotlib subplots", e2e_ratio, ">= 15x", _target(quick, e2e_ratio >= 15)),
+        row("filters block1_conv2, peak memory" + note, m_e2e["peak_bytes"] / GB, "GB", t_e2e["peak_bytes"] / GB,
+            "tutorial", t_e2e["peak_bytes"] / m_e2e["peak_bytes"], "less memory",
+            _target(quick, m_e2e["peak_bytes"] < t_e2e["peak_bytes"])),
+        row("filters block1_conv2, render stage (weights in memory to files)" + note, render["median_s"], "s",
+            plot["median_s"], "matplotlib plotting + savefig", r_ratio, ">= 300x", _target(quick, r_ratio >= 300)),
+    ]
+    return rows, {"montage_e2e": m_e2e, "tutorial_e2e": t_e2e, "render": render, "plot": plot}
+
+
+def tiling_kernel(work, quick):
+    """The numba kernel alone, against memory bandwidth and numpy tiling."""
+    from montage.colormap import colormap_lut, extended_lut
+    from montage.layout import Grid
+    from montage.render import _filter_cells
+    from montage.tile import allocate, tile
+
+    from .baselines import numpy_tile
+
+    cin = cout = 64 if quick else 512
+    rng = np.random.default_rng(0)
+    kernel = rng.normal(size=(3, 3, cin, cout)).astype(np.float32)
+    src = _filter_cells(kernel, "filters", "rgb")
+    grid = Grid(cout, cin, cin * cout, 3, 3, 2, 1)
+    colors = colormap_lut("viridis")
+    lut = extended_lut(colors, "magenta", "white", "white")
+    out = allocate(grid.height, grid.width, 3)
+    lo, hi = float(kernel.min()), float(kernel.max())
+    t_kernel = measure(lambda: tile(src, grid, lo, hi, lut, out), repeat=5 if quick else 20)
+    source = np.random.default_rng(1).integers(0, 255, out.shape, np.uint8)
+    dest = np.empty_like(source)
+    t_copy = measure(lambda: np.copyto(dest, source), repeat=5 if quick else 20)
+    t_numpy = measure(lambda: numpy_tile(kernel, colors, 2, 1), repeat=2 if quick else 5)
+    gbps = lambda t: out.nbytes / t["median_s"] / GB  # noqa: E731
+    rows = [
+        row(f"tiling kernel, {cout} x {cin} kernels -> {out.nbytes / 1e6:.0f} MB canvas", gbps(t_kernel), "GB/s",
+            gbps(t_copy), "numpy copy of the same bytes", gbps(t_kernel) / gbps(t_copy), ">= 0.5x",
+            _target(quick, gbps(t_kernel) / gbps(t_copy) >= 0.5)),
+        row("tiling kernel vs numpy reshape/transpose tiling", gbps(t_kernel), "GB/s", gbps(t_numpy),
+            "numpy tiling", gbps(t_kernel) / gbps(t_numpy), "", None),
+    ]
+    return rows, {"kernel": t_kernel, "copy": t_copy, "numpy": t_numpy, "bytes": out.nbytes}
+
+
+def filters_all(work, quick):
+    """Every kernel of every VGG16 layer in one zoomable page."""
+    import json
+
+    work.mkdir(parents=True)
+    layers = ["block1_conv1", "block1_conv2"] if quick else ["all"]
+    m = process(_montage("filters", "--layer", *layers, "--out", work / "m"), repeat=1 if quick else 2, cwd=ROOT)
+    man = json.loads((work / "m" / "manifest.json").read_text())
+    blocks = man["views"][0]["blocks"]
+    kernels = sum(b["grid"]["n"] for b in blocks)
+    px = sum((b["grid"]["rows"] * (b["grid"]["cell_h"] * b["grid"]["scale"] + b["grid"]["gap"]))
+             * (b["grid"]["cols"] * (b["grid"]["cell_w"] * b["grid"]["scale"] + b["grid"]["gap"])) for b in blocks)
+    base = process(["-m", "benchmarks.baselines", "numpy-all-dzsave", "--out", str(work / "b")]
+                   + (["--layers", "2"] if quick else []), cwd=ROOT)
+    base_px = sum(1 for _ in ())  # filled below from the geometry of 24 px cells
+    from montage.models import kernel_of, conv_layers
+    model = _loaded().model
+    ks = [kernel_of(x) for x in conv_layers(model)][: 2 if quick else None]
+    base_px = sum((k.shape[3] * 25) * (k.shape[2] * 25) for k in ks)
+    name = f"filters of every VGG16 layer ({kernels:,} kernels)" if not quick else "filters, quick: 2 layers"
+    rows = [
+        row(name + ", process start to page on disk", m["median_s"], "s", base["median_s"],
+            "numpy canvas at 24 px + one dzsave", base["median_s"] / m["median_s"], "<= 15 s",
+            _target(quick, m["median_s"] <= 15)),
+        row(name + ", peak memory", m["peak_bytes"] / GB, "GB", base["peak_bytes"] / GB, "same numpy baseline",
+            base["peak_bytes"] / m["peak_bytes"], "<= 3 GB", _target(quick, m["peak_bytes"] <= 3 * GB)),
+        row(name + ", written megapixels/s (2 px per weight)", px / 1e6 / m["median_s"], "MP/s",
+            base_px / 1e6 / base["median_s"], "baseline at 24 px cells", None, "", None),
+    ]
+    details = {"montage": m, "baseline": base, "pixels": px, "baseline_pixels": base_px}
+    if not quick:   # the same gigapixel as the baseline, to compare pixel rates like for like
+        g = process(_montage("filters", "--layer", "all", "--cell", "24", "--no-png", "--out", work / "g"), cwd=ROOT)
+        details["montage_24px"] = g
+        rows.append(row("filters of every VGG16 layer at --cell 24 (the gigapixel itself)", g["median_s"], "s",
+                        base["median_s"], "numpy canvas at 24 px + one dzsave", base["median_s"] / g["median_s"],
+                        "", None))
+        rows.append(row("... its peak memory (one layer's canvas at a time)", g["peak_bytes"] / GB, "GB",
+                        base["peak_bytes"] / GB, "same numpy baseline", base["peak_bytes"] / g["peak_bytes"], "", None))
+    return rows, details
+
+
+def features_one(work, quick):
+    """One image, all 13 conv layers: each stage, and end to end against keract-style plots."""
+    from montage import render
+    from montage.extract import extractor, feature_layers, predict
+    from montage.images import preprocess, read_rgb, sample_image
+    from montage.write import write_dzi
+
+    work.mkdir(parents=True)
+    loaded = _loaded()
+    layers = feature_layers(loaded.model)[: 4 if quick else None]
+    ext = extractor(loaded.model, layers)
+    path = sample_image()
+    t_read = measure(lambda: preprocess(read_rgb(path, 224)[None], "caffe"), repeat=5)
+    x = preprocess(read_rgb(path, 224)[None], "caffe")
+    t_fwd = measure(lambda: predict(ext, x), repeat=5)
+    outs = predict(ext, x)
+    shapes = [o.shape[1:] for o in outs]
+    style = render.Style("viridis", "channel", 0.0, 1, "white", "magenta", "white", render.FEATURE_MODES)
+    grids, origins, _, world = render._atlas_layout(shapes, None, 1, 0)
+
+    class Keep:
+        def submit(self, fn, canvas, *rest):
+            self.canvas = canvas
+
+    keep = Keep()
+    tile_stage = lambda: render._atlas(outs, 0, None, layers, grids, origins, None, world, style,  # noqa: E731
+                                       keep, work / "a", "png", False)
+    t_tile = measure(tile_stage, repeat=5)
+    t_write = measure(lambda: write_dzi(keep.canvas, work / "w", "png"), repeat=3)
+    n_layers = [] if not quick else ["--layer"] + [x.name for x in layers]
+    m = process(_montage("features", "--out", work / "m", *n_layers), repeat=1 if quick else 3, cwd=ROOT)
+    k = process(["-m", "benchmarks.baselines", "keract-features", "--out", str(work / "k")]
+                + (["--layers", "4"] if quick else []), cwd=ROOT)
+    maps = sum(s[2] for s in shapes)
+    tw = t_tile["median_s"] + t_write["median_s"]
+    ratio = k["median_s"] / m["median_s"]
+    name = f"feature maps, 1 image, {len(layers)} conv layers ({maps:,} maps)"
+    rows = [
+        row(name + ", process start to page on disk", m["median_s"], "s", k["median_s"],
+            "keract-style matplotlib, a figure per layer", ratio, ">= 20x", _target(quick, ratio >= 20)),
+        row(name + ": tiling + writing vs the forward pass", tw, "s", t_fwd["median_s"], "forward pass",
+            t_fwd["median_s"] / tw, "< forward (ratio > 1)", _target(quick, tw < t_fwd["median_s"])),
+        row("... read + preprocess stage", t_read["median_s"], "s"),
+        row("... tiling stage (numba, %.1f MP atlas)" % (world[0] * world[1] / 1e6), t_tile["median_s"], "s"),
+        row("... writing stage (DZI, PNG tiles)", t_write["median_s"], "s"),
+    ]
+    return rows, {"read": t_read, "forward": t_fwd, "tile": t_tile, "write": t_write, "e2e": m, "keract": k,
+                  "atlas_pixels": world[0] * world[1]}
+
+
+def make_images(folder, n, seed=0):
+    """``n`` distinct JPEG photographs: random crops and flips of the sample photograph."""
+    import pyvips
+
+    from montage.images import sample_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    base = pyvips.Image.new_from_file(str(sample_image()))
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        w = int(rng.integers(base.width // 2, base.width))
+        h = int(rng.integers(base.height // 2, base.height))
+        im = base.crop(int(rng.integers(0, base.width - w + 1)), int(rng.integers(0, base.height - h + 1)), w, h)
+        if rng.random() < 0.5:
+            im = im.fliphor()
+        im.write_to_file(str(folder / f"img{i:05d}.jpg"), Q=90)
+    return folder
+
+
+def features_batches(work, quick):
+    """Images/s end to end against a bare forward pass of the same multi-output model."""
+    import montage
+    from montage.extract import extractor, feature_layers, predict
+    from montage.images import batches, find_images
+
+    loaded = _loaded()
+    layers = feature_layers(loaded.model)
+    ext = extractor(loaded.model, layers)
+    rows, details = [], {}
+    for n in ([1, 2] if quick else [1, 8, 32, 128]):
+        folder = make_images(work / f"in{n}", n, seed=n)
+        bs = min(n, 32)
+        paths = find_images([folder])
+        xs = [b.x for b in batches(paths, 224, bs, "caffe")]
+        predict(ext, xs[0])   # warm-up: tracing stays out of the figures
+        bare = measure(lambda: [predict(ext, x) for x in xs], repeat=1 if n >= 32 else 3, warmup=0)
+        run = measure(lambda: montage.features(loaded, [folder], work / f"o{n}", batch_size=bs,
+                                               overwrite=True, quiet=True), repeat=1 if n >= 32 else 3, warmup=0)
+        m_ips, b_ips = n / run["median_s"], n / bare["median_s"]
+        target = ">= 0.7x" if n in (32, 128) else ""
+        met = _target(quick, m_ips / b_ips >= 0.7) if n in (32, 128) else None
+        rows.append(row(f"feature maps, {n} images (batches of {bs}), end to end", m_ips, "img/s", b_ips,
+                        "bare model.predict of the same outputs", m_ips / b_ips, target, met))
+        details[n] = {"montage": run, "bare": bare}
+    return rows, details
+
+
+def memory_flat(work, quick):
+    """Peak memory of many images against a few: compute, tile, write, drop."""
+    small, large = (4, 12) if quick else (32, 1000)
+    out = {}
+    for n in (small, large):
+        folder = make_images(work / f"in{n}", n, seed=n)
+        out[n] = process(_montage("features", "--image", folder, "--out", work / f"o{n}", "--tile-format", "jpeg",
+                                  "--batch-size", "16"), cwd=ROOT)
+    ratio = out[large]["peak_bytes"] / out[small]["peak_bytes"]
+    rows = [row(f"feature maps, peak memory for {large} images (jpeg tiles, batches of 16)",
+                out[large]["peak_bytes"] / GB, "GB", out[small]["peak_bytes"] / GB, f"{small} images",
+                1 / ratio, "large/small <= 1.5", _target(quick, ratio <= 1.5)),
+            row(f"feature maps, {large} images end to end", large / out[large]["median_s"], "img/s")]
+    return rows, {str(k): v for k, v in out.items()}
+
+
+def tile_formats(work, quick):
+    """Each tile format through montage's writer against libvips' own dzsave defaults."""
+    import pyvips
+
+    from montage.colormap import colormap_lut
+    from montage.write import write_dzi
+
+    work.mkdir(parents=True)
+    h, w = (800, 1200) if quick else (3000, 4500)
+    rng = np.random.default_rng(0)
+    a = np.kron(rng.normal(size=(h // 10, w // 10)), np.ones((10, 10))) + rng.normal(size=(h, w)) * 0.2
+    canvas = np.ascontiguousarray(colormap_lut("viridis")[np.clip(np.maximum(a, 0) * 80, 0, 255).astype(int)])
+    own = {"png": ".png", "webp": ".webp[lossless]", "jpeg": ".jpg"}
+    rows, details = [], {}
+    for fmt, suffix in own.items():
+        t_m = measure(lambda: write_dzi(canvas, work / f"m_{fmt}", fmt), repeat=2 if quick else 3)
+        t_v = measure(lambda: pyvips.Image.new_from_array(canvas).dzsave(str(work / f"v_{fmt}"), suffix=suffix),
+                      repeat=1 if fmt == "webp" else (2 if quick else 3))
+        mp = h * w / 1e6
+        rows.append(row(f"DZI write, {fmt} tiles, {mp:.1f} MP", mp / t_m["median_s"], "MP/s",
+                        mp / t_v["median_s"], f"libvips dzsave defaults ({suffix})",
+                        t_v["median_s"] / t_m["median_s"], "", None))
+        details[fmt] = {"montage": t_m, "libvips": t_v}
+    return rows, details
+
+
+BENCHMARKS = {
+    "filters_block1_conv2": filters_block1_conv2,
+    "tiling_kernel": tiling_kernel,
+    "filters_all": filters_all,
+    "features_one": features_one,
+    "features_batches": features_batches,
+    "memory_flat": memory_flat,
+    "tile_formats": tile_formats,
+}
+
+if __name__ == "__main__":
+    sys.exit("run: python -m benchmarks")
