@@ -162,9 +162,10 @@ def features_one(work, quick):
     style = render.Style("viridis", "channel", 0.0, 1, "white", "magenta", "white", render.FEATURE_MODES)
     grids, origins, _, world = render._atlas_layout(shapes, None, 1, 0)
 
-    class Keep:
+    class Keep(render._Writer):   # the tiling stage alone: keep the canvas, write nothing
         def submit(self, fn, canvas, *rest):
             self.canvas = canvas
+            self.free = [canvas]
 
     keep = Keep()
     tile_stage = lambda: render._atlas(outs, 0, None, layers, grids, origins, None, world, style,  # noqa: E731

@@ -1,5 +1,7 @@
 """One multi-output model, batched forward passes: activations per batch."""
 
+import weakref
+
 import numpy as np
 
 from .errors import MontageError
@@ -21,15 +23,25 @@ def feature_layers(model, names=None):
     return find_layers(model, names, allow=conv_or_pool, what="conv and pooling layers")
 
 
+_EXTRACTORS = weakref.WeakKeyDictionary()
+
+
 def extractor(model, layers):
-    """A Keras model with one output per layer, sharing the model's weights."""
+    """A Keras model with one output per layer, sharing the model's weights.
+
+    Cached per model and layer list, so that repeated calls reuse the traced forward pass.
+    """
     import keras
 
-    try:
-        return keras.Model(model.inputs, [layer.output for layer in layers])
-    except Exception as e:
-        raise MontageError(f"cannot read activations of {model.name!r} by layer "
-                           f"({type(e).__name__}): use a functional or built Sequential model") from None
+    cache = _EXTRACTORS.setdefault(model, {})
+    key = tuple(layer.name for layer in layers)
+    if key not in cache:
+        try:
+            cache[key] = keras.Model(model.inputs, [layer.output for layer in layers])
+        except Exception as e:
+            raise MontageError(f"cannot read activations of {model.name!r} by layer "
+                               f"({type(e).__name__}): use a functional or built Sequential model") from None
+    return cache[key]
 
 
 def device():

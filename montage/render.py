@@ -15,7 +15,7 @@ from .colormap import colormap_lut, extended_lut, identity_lut, is_gray, parse_c
 from .errors import MontageError
 from .layout import Grid, near_square, shelf_pack
 from .normalize import GRID_MODES, grid_ranges
-from .tile import allocate, check_fits, tile
+from .tile import allocate, check_fits, clear, tile
 from .write import TILE_FORMATS, dzi_descriptor, write_dzi, write_png, write_tiff
 
 LAYER_GAP = 32          # world pixels between layer blocks
@@ -260,26 +260,40 @@ class _Writer:
     """Write atlases on one background thread while the next batch runs through the model.
 
     At most ``depth`` canvases wait, so memory stays flat however many images there are;
-    libvips and the model both release the GIL, so the two really overlap.
+    libvips and the model both release the GIL, so the two really overlap. Written
+    canvases are reused: no fresh allocation (and page faults) per image.
     """
 
     def __init__(self, depth=2):
         from concurrent.futures import ThreadPoolExecutor
 
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="montage-write")
-        self.pending, self.depth = [], depth
+        self.pending, self.depth, self.free = [], depth, []
 
-    def submit(self, fn, *args):
+    def canvas(self, height, width, bands, fill):
+        """A canvas filled with ``fill``: a written one reused, or a new one."""
+        for i, c in enumerate(self.free):
+            if c.shape[:2] == (height, width) and c.shape[2] == (1 if bands == 1 else 4):
+                return clear(self.free.pop(i), fill)
+        return allocate(height, width, bands, fill)
+
+    def submit(self, fn, canvas, *args):
         while len(self.pending) >= self.depth:
-            self.pending.pop(0).result()
-        self.pending.append(self.pool.submit(fn, *args))
+            self._retire(self.pending.pop(0))
+        self.pending.append((self.pool.submit(fn, canvas, *args), canvas))
+
+    def _retire(self, item):
+        future, canvas = item
+        future.result()
+        self.free.append(canvas)
 
     def close(self):
         try:
-            for f in self.pending:
-                f.result()
+            while self.pending:
+                self._retire(self.pending.pop(0))
         finally:
             self.pool.shutdown(wait=True)
+            self.free = []
 
 
 def _atlas_layout(shapes, cell, gap, overlay_side):
@@ -424,7 +438,7 @@ def _atlas(outs, j, rgb, chosen, grids, origins, input_origin, world, style, wri
     acts = [o[j][..., None] for o in outs]     # (H, W, C, 1) views, no copies
     nan = any(np.isnan(a).any() for a in acts)
     lut, bands = style.lut_for(np.array([np.nan if nan else 0.0]))
-    canvas = allocate(wh, ww, bands, style.empty_rgb)
+    canvas = writer.canvas(wh, ww, bands, style.empty_rgb)
     if rgb is not None:
         y, x = input_origin
         if bands == 3:

@@ -50,8 +50,18 @@ def allocate(height, width, bands, fill=None, what="canvas"):
     check_fits(height, width, stored, what)
     out = np.empty((height, width, stored), np.uint8)
     if fill is not None:
-        out[...] = np.append(np.asarray(fill, np.uint8)[:3], 255)[:stored] if stored == 4 else fill[0]
+        clear(out, fill)
     return out
+
+
+def clear(canvas, fill):
+    """Fill a canvas from :func:`allocate` with an RGB colour (one 32-bit store per pixel)."""
+    if canvas.shape[2] == 1:
+        canvas[...] = fill[0]
+    else:
+        r, g, b = (int(c) for c in fill[:3])
+        canvas.view("<u4")[...] = r | (g << 8) | (b << 16) | (255 << 24)
+    return canvas
 
 
 def _packed(lut, bands):
