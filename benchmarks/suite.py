@@ -164,14 +164,14 @@ def features_one(work, quick):
 
     class Keep(render._Writer):   # the tiling stage alone: keep the canvas, write nothing
         def submit(self, fn, canvas, *rest):
-            self.canvas = canvas
+            self.kept = canvas
             self.free = [canvas]
 
     keep = Keep()
     tile_stage = lambda: render._atlas(outs, 0, None, layers, grids, origins, None, world, style,  # noqa: E731
                                        keep, work / "a", "png", False)
     t_tile = measure(tile_stage, repeat=5)
-    t_write = measure(lambda: write_dzi(keep.canvas, work / "w", "png"), repeat=3)
+    t_write = measure(lambda: write_dzi(keep.kept, work / "w", "png"), repeat=3)
     n_layers = [] if not quick else ["--layer"] + [x.name for x in layers]
     m = process(_montage("features", "--out", work / "m", *n_layers), repeat=1 if quick else 3, cwd=ROOT)
     k = process(["-m", "benchmarks.baselines", "keract-features", "--out", str(work / "k")]
