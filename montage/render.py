@@ -51,15 +51,15 @@ class Style:
         self.lut = extended_lut(self.colors, self.nan_rgb, self.gap_rgb, self.empty_rgb)
         self.rgb_lut = extended_lut(identity_lut(), self.nan_rgb, self.gap_rgb, self.empty_rgb)
 
-    def lut_for(self, src, rgb=False):
-        """(lut, bands): one band when every colour the data can use is grey."""
-        lut = self.rgb_lut if rgb else self.lut
+    def lut_for(self, arrays, rgb=False):
+        """(lut, bands): one band when every colour the data in ``arrays`` can use is grey."""
         if rgb:
-            return lut, 3
-        probe = lut.copy()
-        if not np.isnan(src).any():
-            probe[256] = probe[0]   # the NaN colour is never used
-        return lut, (1 if is_gray(probe) else 3)
+            return self.rgb_lut, 3
+        if not is_gray(np.delete(self.lut, 256, axis=0)):
+            return self.lut, 3
+        if is_gray(self.lut) or not any(np.isnan(a).any() for a in arrays):
+            return self.lut, 1
+        return self.lut, 3
 
     def manifest(self):
         return {"colormap": {"name": self.cmap, "lut": self.colors.tolist()},
@@ -180,7 +180,7 @@ def filters(model="vgg16", layers="block1_conv2", out="montage-filters", *, weig
     check_out(out, overwrite)
     loaded = load_model(model, weights, seed, unsafe)
     chosen = find_layers(loaded.model, layers)
-    if rgb and normalize == "channel" and any(kernel_of(x).shape[2] == 3 for x in chosen):
+    if rgb and normalize == "channel" and any(x.kernel.shape[2] == 3 for x in chosen):
         raise MontageError("--rgb shows the 3 input channels together: use --normalize global, filter, "
                            "cell or symmetric")
     for layer in chosen:  # every canvas must fit before any work starts
@@ -197,7 +197,7 @@ def filters(model="vgg16", layers="block1_conv2", out="montage-filters", *, weig
             mode = "cell" if kind == "rgb" and normalize == "filter" else normalize
             lo, hi, glo, ghi = grid_ranges(src, mode, grid.cols, style.clip)
             const = 128 if mode == "symmetric" else 0
-            lut, bands = style.lut_for(src, rgb=(kind == "rgb"))
+            lut, bands = style.lut_for([src], rgb=(kind == "rgb"))
             canvas = allocate(grid.height, grid.width, bands)   # the kernel writes every pixel
             tile(src, grid, lo, hi, lut, canvas, const_index=const)
             name = f"{i:02d}_{slug(layer.name)}"
@@ -436,8 +436,7 @@ def _atlas(outs, j, rgb, chosen, grids, origins, input_origin, world, style, wri
     """Tile image ``j`` of a batch into its atlas, queue the write, return its view entry."""
     wh, ww = world
     acts = [o[j][..., None] for o in outs]     # (H, W, C, 1) views, no copies
-    nan = any(np.isnan(a).any() for a in acts)
-    lut, bands = style.lut_for(np.array([np.nan if nan else 0.0]))
+    lut, bands = style.lut_for(acts)
     canvas = writer.canvas(wh, ww, bands, style.empty_rgb)
     if rgb is not None:
         y, x = input_origin

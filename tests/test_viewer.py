@@ -40,12 +40,22 @@ def open_page(browser, url, size=(1000, 700)):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
-    page.wait_for_function(
-        "window.montage && window.montage.ready && (function(){var w=montage.viewer.world;"
-        "for (var i=0;i<w.getItemCount();i++) if(!w.getItemAt(i).getFullyLoaded()) return false;"
-        "return w.getItemCount()>0;})()", timeout=20000)
+    page.wait_for_function("window.montage && window.montage.ready", timeout=20000)
+    wait_drawn(page)
     page.errors = errors
     return page
+
+
+# Every image on screen has all its tiles (images off screen load nothing).
+DRAWN = ("(function(){var w=montage.viewer.world, v=montage.viewer.viewport.getBounds(true);"
+         "if (!w.getItemCount()) return false;"
+         "for (var i=0;i<w.getItemCount();i++){var it=w.getItemAt(i);"
+         "if (it.getBounds(true).intersection(v) && !it.getFullyLoaded()) return false;}"
+         "return true;})()")
+
+
+def wait_drawn(page):
+    page.wait_for_function(DRAWN, timeout=20000)
 
 
 def cell_centre(page, block, k):
@@ -66,8 +76,7 @@ def zoom_to_block(page, block, margin=2):
     page.evaluate("([x, y, w, h]) => montage.viewer.viewport.fitBounds("
                   "new OpenSeadragon.Rect(x, y, w, h), true)",
                   [block["x"] - margin, block["y"] - margin, w + 2 * margin, h + 2 * margin])
-    page.wait_for_function("(function(){var w=montage.viewer.world;for(var i=0;i<w.getItemCount();i++)"
-                           "if(!w.getItemAt(i).getFullyLoaded()) return false; return true;})()")
+    wait_drawn(page)
     page.wait_for_timeout(300)
 
 
@@ -114,3 +123,197 @@ def test_page_works_without_local_openseadragon_via_fallback_notice(tmp_path, mo
     html = (tmp_path / "o" / "index.html").read_text()
     assert "cdn.jsdelivr.net/npm/openseadragon@" in html
     assert not (tmp_path / "o" / "openseadragon").exists()
+
+
+def hover(page, block, k, frac=(0.5, 0.5)):
+    """Move the pointer over cell k of a block (at a fraction of the cell) and return the point."""
+    g = block["grid"]
+    r, c = divmod(k, g["cols"])
+    wx = block["x"] + c * (g["cell_w"] * g["scale"] + g["gap"]) + g["cell_w"] * g["scale"] * frac[1]
+    wy = block["y"] + r * (g["cell_h"] * g["scale"] + g["gap"]) + g["cell_h"] * g["scale"] * frac[0]
+    x, y = page.evaluate("([x, y]) => { var p = montage.viewer.viewport.viewportToViewerElementCoordinates("
+                         "new OpenSeadragon.Point(x, y)); return [p.x, p.y]; }", [wx, wy])
+    page.mouse.move(1, 1)    # a move to where the pointer already is fires no event
+    page.mouse.move(x, y, steps=2)
+    return x, y
+
+
+def readout(page):
+    return page.evaluate("""() => { var r = document.getElementById('readout');
+        return {data: Object.assign({}, r.dataset), text: r.innerText,
+                cells: Array.from(r.querySelectorAll('td')).map(td => td.textContent)}; }""")
+
+
+def zoom_to_cell(page, block, k, margin_cells=1.5):
+    g = block["grid"]
+    r, c = divmod(k, g["cols"])
+    py, px = g["cell_h"] * g["scale"] + g["gap"], g["cell_w"] * g["scale"] + g["gap"]
+    x, y = block["x"] + c * px, block["y"] + r * py
+    page.evaluate("([x, y, w, h]) => montage.viewer.viewport.fitBounds(new OpenSeadragon.Rect(x, y, w, h), true)",
+                  [x - margin_cells * px, y - margin_cells * py, (2 * margin_cells + 1) * px,
+                   (2 * margin_cells + 1) * py])
+    page.wait_for_timeout(200)
+
+
+def test_readout_names_the_cell_and_its_weights_at_two_zooms(browser, filters_page):
+    out, m = filters_page
+    page = open_page(browser, (out / "index.html").as_uri())
+    model = small_model()
+    block = m["views"][0]["blocks"][1]          # conv_b: 7 filters x 5 channels
+    kernel = model.get_layer("conv_b").get_weights()[0]
+    g = block["grid"]
+    cells = [0, g["cols"] - 1, (g["rows"] - 1) * g["cols"], g["n"] - 1, 12]
+    for zoom in ("block", "cell"):
+        for k in cells:
+            if zoom == "block":
+                zoom_to_block(page, block)
+            else:
+                zoom_to_cell(page, block, k)
+            hover(page, block, k)
+            f, c = divmod(k, g["cols"])
+            page.wait_for_function(f"() => {{ var r = document.getElementById('readout'); return r.dataset.filter === '{f}'"
+                                   f" && r.dataset.channel === '{c}' && r.querySelectorAll('td').length === 9; }}")
+            ro = readout(page)
+            assert ro["data"]["layer"] == "conv_b"
+            assert f"filter   {f}" in ro["text"] and f"channel  {c}" in ro["text"]
+            got = np.array([float(t) for t in ro["cells"]]).reshape(3, 3)
+            np.testing.assert_allclose(got, kernel[:, :, c, f], rtol=2e-3, atol=1e-6)
+    # a gap shows nothing
+    zoom_to_block(page, block)
+    hover(page, block, 0, frac=(0.5, 1.0 + 0.5 / (g["cell_w"] * g["scale"])))
+    page.wait_for_function("() => document.getElementById('readout').innerText.includes('point at a cell')")
+    assert page.errors == []
+    page.close()
+
+
+def test_pinned_link_reopens_on_the_same_cell(browser, filters_page):
+    out, m = filters_page
+    block = m["views"][0]["blocks"][1]
+    page = open_page(browser, (out / "index.html").as_uri())
+    zoom_to_block(page, block)
+    x, y = hover(page, block, 33)       # filter 6, channel 3
+    page.mouse.click(x, y)
+    page.wait_for_function("() => location.hash.length > 1")
+    link = page.evaluate("() => location.href")
+    assert link.endswith("#layer=conv_b&filter=6&channel=3")
+    page.close()
+    again = open_page(browser, link)
+    ro = readout(again)
+    assert ro["data"] == {"layer": "conv_b", "filter": "6", "channel": "3"}
+    centre = again.evaluate("() => { var c = montage.viewer.viewport.getCenter(true); return [c.x, c.y]; }")
+    g = block["grid"]
+    py, px = g["cell_h"] * g["scale"] + g["gap"], g["cell_w"] * g["scale"] + g["gap"]
+    assert block["x"] + 3 * px <= centre[0] <= block["x"] + 4 * px
+    assert block["y"] + 6 * py <= centre[1] <= block["y"] + 7 * py
+    # the jump form goes to another cell the same way
+    again.select_option("#jump select", "conv_a")
+    again.fill("#jump input[name=filter]", "4")
+    again.fill("#jump input[name=channel]", "2")
+    again.click("#jump button")
+    again.wait_for_function("() => location.hash === '#layer=conv_a&filter=4&channel=2'")
+    again.close()
+
+
+def test_layer_list_moves_the_viewport(browser, filters_page):
+    out, m = filters_page
+    page = open_page(browser, (out / "index.html").as_uri())
+    for b in m["views"][0]["blocks"]:
+        page.click(f"#blocks button[data-layer='{b['layer']}']")
+        page.wait_for_timeout(1200)   # the animation
+        box = page.evaluate("() => { var r = montage.viewer.viewport.getBounds(true); return [r.x, r.y, r.width, r.height]; }")
+        g = b["grid"]
+        w = g["cols"] * (g["cell_w"] * g["scale"] + g["gap"])
+        h = g["rows"] * (g["cell_h"] * g["scale"] + g["gap"])
+        cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+        assert abs(cx - (b["x"] + w / 2)) < w * 0.1 and abs(cy - (b["y"] + h / 2)) < h * 0.1
+        assert box[2] < w * 2 or box[3] < h * 2     # zoomed to the block, not the whole page
+    page.close()
+
+
+def test_image_switcher_keeps_the_viewport(browser, tmp_path):
+    from helpers import random_images
+
+    model = small_model(side=32)
+    imgs = random_images(tmp_path / "in", 2)
+    out = tmp_path / "f"
+    m = montage.features(model, [str(p) for p in imgs], out, size=32, cell=20, quiet=True)
+    page = open_page(browser, out.as_uri() + "/index.html")
+    block = m["views"][0]["blocks"][1]
+    zoom_to_cell(page, block, 3)
+    before = page.evaluate("() => { var r = montage.viewer.viewport.getBounds(true); return [r.x, r.y, r.width, r.height]; }")
+    hover(page, block, 3, frac=(0.25, 0.75))
+    page.wait_for_function("() => document.getElementById('readout').dataset.channel === '3'")
+    assert "img00.png" in readout(page)["text"]
+    page.click("#views button:nth-child(2)")
+    page.wait_for_function("() => montage.state.view === 1 && montage.viewer.world.getItemCount() === 1 &&"
+                           " montage.viewer.world.getItemAt(0).getFullyLoaded()")
+    after = page.evaluate("() => { var r = montage.viewer.viewport.getBounds(true); return [r.x, r.y, r.width, r.height]; }")
+    np.testing.assert_allclose(after, before, rtol=1e-3, atol=0.5)
+    hover(page, block, 3, frac=(0.25, 0.75))
+    page.wait_for_function("() => document.getElementById('readout').innerText.includes('img01.png')")
+    ro = readout(page)
+    assert ro["data"]["channel"] == "3" and "y, x     " in ro["text"]
+    assert page.errors == []
+    page.close()
+    # a link to a cell of the second image opens that image, zoomed onto the cell
+    link = out.as_uri() + "/index.html#image=" + str(imgs[1]).replace("/", "%2F") + "&layer=conv_b&channel=5"
+    again = open_page(browser, link)
+    again.wait_for_function("() => montage.state.view === 1 && document.getElementById('readout').dataset.channel === '5'")
+    centre = again.evaluate("() => { var c = montage.viewer.viewport.getCenter(true); return [c.x, c.y]; }")
+    g = block["grid"]
+    r, c = divmod(5, g["cols"])
+    px, py = g["cell_w"] * g["scale"] + g["gap"], g["cell_h"] * g["scale"] + g["gap"]
+    assert block["x"] + c * px <= centre[0] <= block["x"] + (c + 1) * px
+    assert block["y"] + r * py <= centre[1] <= block["y"] + (r + 1) * py
+    again.close()
+
+
+def test_malicious_layer_name_is_shown_as_text(browser, tmp_path):
+    import keras
+
+    evil = "<img src=x onerror=alert(1)>"
+    inp = keras.Input((8, 8, 3))
+    model = keras.Model(inp, keras.layers.Conv2D(4, 3, name=evil)(inp))
+    out = tmp_path / "evil"
+    montage.filters(model, [evil], out, quiet=True)
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto((out / "index.html").as_uri())
+    page.wait_for_function("window.montage && window.montage.ready")
+    assert page.inner_text("#blocks button").startswith(evil)
+    block = montage.render.json.loads((out / "manifest.json").read_text())["views"][0]["blocks"][0]
+    zoom_to_block(page, block)
+    hover(page, block, 0)
+    page.wait_for_function("() => document.getElementById('readout').dataset.filter === '0'")
+    assert evil in page.inner_text("#readout")
+    assert page.evaluate("() => document.querySelectorAll('img[src=x]').length") == 0
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    page.close()
+
+
+def test_serve_over_http(browser, filters_page):
+    import signal
+    import subprocess
+    import sys
+
+    out, m = filters_page
+    proc = subprocess.Popen([sys.executable, "-m", "montage", "serve", str(out), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, line
+        url = line.split(" at ")[1].split()[0]
+        page = open_page(browser, url + "index.html")
+        block = m["views"][0]["blocks"][1]
+        zoom_to_block(page, block)
+        assert screenshot_array(page).std() > 10
+        hover(page, block, 8)
+        page.wait_for_function("() => { var r = document.getElementById('readout'); return r.dataset.filter === '1'"
+                               " && r.dataset.channel === '3' && r.querySelectorAll('td').length === 9; }")
+        page.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err

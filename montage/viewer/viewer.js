@@ -104,8 +104,11 @@
     var r = $("readout");
     r.textContent = "";
     r.classList.toggle("pinned", !!state.pinned && h === state.pinned);
+    Object.keys(r.dataset).forEach(function (k) { delete r.dataset[k]; });
     if (!h) { r.textContent = "point at a cell"; return; }
     var b = h.block, names = cellNames(b, h.k), lines = [];
+    r.dataset.layer = b.layer;
+    Object.keys(names).forEach(function (k) { r.dataset[k] = names[k]; });
     if (M.kind === "features") lines.push("image    " + view().name);
     lines.push("layer    " + b.layer);
     if (names.filter !== undefined) lines.push("filter   " + names.filter);
@@ -211,14 +214,21 @@
     return null;
   }
   function jumpTo(q) {
-    if (q.image !== undefined) {
-      for (var i = 0; i < M.views.length; i++) if (M.views[i].name === q.image) setView(i, true);
+    if (q.image !== undefined && q.image !== view().name) {
+      for (var i = 0; i < M.views.length; i++) {
+        if (M.views[i].name === q.image) {
+          var rest = Object.assign({}, q);
+          delete rest.image;
+          setView(i, false, function () { jumpTo(rest); });
+          return true;
+        }
+      }
+      return false;
     }
     var b = findBlock(q.layer);
     if (!b) return false;
     var k = cellIndex(b, { filter: +(q.filter || 0), channel: +(q.channel || 0) });
     if (!(k >= 0 && k < b.grid.n)) return false;
-    var p = pitch(b.grid);
     pin({ block: b, k: k, row: Math.floor(k / b.grid.cols), col: k % b.grid.cols, cy: 0, cx: 0 }, true);
     return true;
   }
@@ -232,14 +242,22 @@
   }
 
   /* ---- views (images) and blocks (layers) ---- */
-  function setView(i, keepViewport) {
-    if (i === state.view) return;
+  function setView(i, keepViewport, then) {
+    if (i === state.view) { if (then) then(); return; }
     var bounds = viewer.viewport.getBounds(true);
     state.view = i;
     state.pinned = null;
     viewer.world.removeAll();
-    tileSources(view()).forEach(function (ts) { viewer.addTiledImage(ts); });
-    if (keepViewport) viewer.viewport.fitBounds(bounds, true);
+    var sources = tileSources(view()), left = sources.length;
+    sources.forEach(function (ts) {
+      // OpenSeadragon re-homes an emptied world when its first image opens: restore after.
+      ts.success = function () {
+        if (--left > 0) return;
+        if (keepViewport) viewer.viewport.fitBounds(bounds, true);
+        if (then) then();
+      };
+      viewer.addTiledImage(ts);
+    });
     markActive();
     buildBlocks();
     render(null);
@@ -318,6 +336,7 @@
         ctx.fillStyle = "#fff";
         ctx.fillText(b.layer, Math.max(tl.x, 4), Math.max(tl.y - 4, 12));
       }
+      if (b.kind !== "filters") { labelCells(ctx, b, g, p, zoom, W, H, px); return; }
       if (p[1] * zoom < 18) return;   // too small to label every row and column
       ctx.fillStyle = "rgba(255,255,0,0.9)";
       var left = Math.max(tl.x, 0), top = Math.max(tl.y, 0);
@@ -334,6 +353,24 @@
         ctx.fillText(String(row), left + 2, y + 4);
       }
     });
+  }
+  /* feature maps and RGB kernels: a cell is one channel (or filter); number the visible ones */
+  function labelCells(ctx, b, g, p, zoom, W, H, px) {
+    if (p[1] * zoom < 36) return;
+    var vp = viewer.viewport;
+    var a = vp.viewerElementToViewportCoordinates(new OSD.Point(0, 0));
+    var z = vp.viewerElementToViewportCoordinates(new OSD.Point(W, H));
+    var c0 = Math.max(0, Math.floor((a.x - b.x) / p[1])), c1 = Math.min(g.cols - 1, Math.floor((z.x - b.x) / p[1]));
+    var r0 = Math.max(0, Math.floor((a.y - b.y) / p[0])), r1 = Math.min(g.rows - 1, Math.floor((z.y - b.y) / p[0]));
+    ctx.fillStyle = "rgba(255,255,0,0.9)";
+    for (var r = r0; r <= r1; r++) {
+      for (var c = c0; c <= c1; c++) {
+        var k = r * g.cols + c;
+        if (k >= g.n) break;
+        var q = px(b.x + c * p[1], b.y + r * p[0]);
+        ctx.fillText(String(k), q.x + 2, q.y + 11);
+      }
+    }
   }
   viewer.addHandler("update-viewport", drawLabels);
   viewer.addHandler("resize", drawLabels);
