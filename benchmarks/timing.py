@@ -4,6 +4,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -25,25 +26,26 @@ def summary(times):
 
 
 def process(args, repeat=1, env=None, cwd=None):
-    """Wall time and peak RSS of a separate process ``[python, *args]``, repeated.
+    """Wall time and peak RSS of a separate process ``python -m MODULE ...``, repeated.
 
-    Peak memory comes from ``wait4``'s rusage of that child alone.
+    ``args`` starts with ``-m MODULE``; the peak is the child's own (see benchmarks.peak).
     """
+    if args[0] != "-m":
+        raise ValueError("process() runs modules: args must start with '-m'")
     times, peaks = [], []
-    full_env = dict(os.environ, **(env or {}))
-    for _ in range(repeat):
-        t = time.perf_counter()
-        p = subprocess.Popen([sys.executable, *args], env=full_env, cwd=cwd,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t
-        err = p.stderr.read().decode(errors="replace")
-        p.stderr.close()
-        p.returncode = os.waitstatus_to_exitcode(status)
-        if p.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)} failed ({p.returncode}): {err[-2000:]}")
-        times.append(wall)
-        peaks.append(usage.ru_maxrss * 1024)
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = os.path.join(tmp, "peak")
+        full_env = dict(os.environ, **(env or {}), MONTAGE_PEAK_FILE=peak_file)
+        for _ in range(repeat):
+            t = time.perf_counter()
+            r = subprocess.run([sys.executable, "-m", "benchmarks.peak", *map(str, args)], env=full_env,
+                               cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            times.append(time.perf_counter() - t)
+            if r.returncode != 0:
+                raise RuntimeError(f"{' '.join(map(str, args))} failed ({r.returncode}): "
+                                   f"{r.stderr.decode(errors='replace')[-2000:]}")
+            with open(peak_file) as f:
+                peaks.append(int(f.read()))
     out = summary(times)
     out["peak_bytes"] = max(peaks)
     return out

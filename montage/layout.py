@@ -72,28 +72,7 @@ def locate(grid, y, x):
     return row, col, ry // grid.scale, rx // grid.scale
 
 
-def shelf_pack(sizes, gap, max_width=None):
-    """Place (height, width) blocks left to right on shelves, in order.
-
-    Parameters
-    ----------
-    sizes : list of (int, int)
-    gap : int
-        Pixels between blocks and between shelves.
-    max_width : int, optional
-        Start a new shelf when a block would pass this width; default: about
-        the side of a square of the blocks' total area (at least the widest block).
-
-    Returns
-    -------
-    origins : list of (y, x)
-    (height, width) : the size of the whole packing
-    """
-    if not sizes:
-        return [], (0, 0)
-    if max_width is None:
-        area = sum((h + gap) * (w + gap) for h, w in sizes)
-        max_width = max(max(w for _, w in sizes), int(math.sqrt(area) * 1.3))
+def _shelves(sizes, gap, max_width):
     origins = []
     y = x = shelf_h = width = 0
     for h, w in sizes:
@@ -105,3 +84,44 @@ def shelf_pack(sizes, gap, max_width=None):
         shelf_h = max(shelf_h, h)
         width = max(width, x - gap)
     return origins, (y + shelf_h, width)
+
+
+def shelf_pack(sizes, gap, max_width=None):
+    """Place (height, width) blocks left to right on shelves, in order.
+
+    Parameters
+    ----------
+    sizes : list of (int, int)
+    gap : int
+        Pixels between blocks and between shelves.
+    max_width : int, optional
+        Start a new shelf when a block would pass this width. Default: among the widths
+        where a shelf breaks, the one with the smallest total area (the fewest blank
+        pixels to write) whose aspect ratio is at most 2, else the smallest area.
+
+    Returns
+    -------
+    origins : list of (y, x)
+    (height, width) : the size of the whole packing
+    """
+    if not sizes:
+        return [], (0, 0)
+    if max_width is not None:
+        return _shelves(sizes, gap, max_width)
+    widest = max(w for _, w in sizes)
+    # Only widths equal to a run of consecutive blocks can change where shelves break.
+    candidates = {widest}
+    for i in range(len(sizes)):
+        run = -gap
+        for _, w in sizes[i:]:
+            run += w + gap
+            if run >= widest:
+                candidates.add(run)
+    best = None
+    for mw in sorted(candidates):
+        origins, (h, w) = _shelves(sizes, gap, mw)
+        aspect = max(h, w) / max(1, min(h, w))
+        key = (aspect > 2.0, h * w, aspect)    # screen-friendly first, then fewest pixels
+        if best is None or key < best[0]:
+            best = (key, origins, (h, w))
+    return best[1], best[2]

@@ -140,3 +140,19 @@ def test_locate_inverts_the_layout():
                 else:
                     r, c, cy, cx = hit
                     assert ids[y, x] == src[cy, cx, r * cols + c]
+
+
+def test_shelf_pack_places_blocks_apart_and_inside():
+    from montage.layout import shelf_pack
+
+    rng = np.random.default_rng(6)
+    for _ in range(30):
+        sizes = [tuple(int(v) for v in rng.integers(1, 60, size=2)) for _ in range(int(rng.integers(1, 14)))]
+        gap = int(rng.integers(0, 5))
+        origins, (H, W) = shelf_pack(sizes, gap)
+        occupied = np.zeros((H + gap, W + gap), int)
+        for (y, x), (h, w) in zip(origins, sizes):
+            assert 0 <= y and 0 <= x and y + h <= H and x + w <= W
+            occupied[y:y + h + gap, x:x + w + gap] += 1     # a block and its gap own their pixels
+        assert occupied.max() == 1
+        assert H * W >= sum(h * w for h, w in sizes)
