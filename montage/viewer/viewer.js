@@ -185,6 +185,7 @@
       var p = pointerWorld(ev);
       state.hover = hit(p.x, p.y);
       if (!state.pinned) render(state.hover);
+      drawLabels();
     }
   });
   viewer.addHandler("canvas-click", function (ev) {
@@ -197,6 +198,7 @@
   function pin(h, zoom) {
     state.pinned = h;
     render(h);
+    drawLabels();
     if (!h) { history.replaceState(null, "", location.pathname + location.search); return; }
     var q = cellNames(h.block, h.k), parts = [];
     if (M.kind === "features") parts.push("image=" + encodeURIComponent(view().name));
@@ -327,6 +329,13 @@
     ctx.font = "11px system-ui, sans-serif";
     var vp = viewer.viewport;
     function px(x, y) { return vp.viewportToViewerElementCoordinates(new OSD.Point(x, y)); }
+    var h = state.pinned || state.hover;
+    if (h) {   // outline the cell the readout describes
+      var cr = cellRect(h.block, h.k), a = px(cr.x, cr.y), z = px(cr.x + cr.width, cr.y + cr.height);
+      ctx.strokeStyle = state.pinned ? "#fc0" : "rgba(255,255,0,0.7)";
+      ctx.lineWidth = 2;
+      ctx.strokeRect(a.x - 1, a.y - 1, z.x - a.x + 2, z.y - a.y + 2);
+    }
     view().blocks.forEach(function (b) {
       var g = b.grid, s = gridSize(g), p = pitch(g);
       var tl = px(b.x, b.y), br = px(b.x + s[1], b.y + s[0]);
