@@ -115,11 +115,10 @@ def filters_all(work, quick):
              * (b["grid"]["cols"] * (b["grid"]["cell_w"] * b["grid"]["scale"] + b["grid"]["gap"])) for b in blocks)
     base = process(["-m", "benchmarks.baselines", "numpy-all-dzsave", "--out", str(work / "b")]
                    + (["--layers", "2"] if quick else []), cwd=ROOT)
-    base_px = sum(1 for _ in ())  # filled below from the geometry of 24 px cells
-    from montage.models import kernel_of, conv_layers
-    model = _loaded().model
-    ks = [kernel_of(x) for x in conv_layers(model)][: 2 if quick else None]
-    base_px = sum((k.shape[3] * 25) * (k.shape[2] * 25) for k in ks)
+    from montage.models import conv_layers
+
+    shapes = [tuple(x.kernel.shape) for x in conv_layers(_loaded("random").model)][: 2 if quick else None]
+    base_px = sum((cout * 25) * (cin * 25) for _, _, cin, cout in shapes)   # 24 px cells + 1 px gaps
     name = f"filters of every VGG16 layer ({kernels:,} kernels)" if not quick else "filters, quick: 2 layers"
     rows = [
         row(name + ", process start to page on disk", m["median_s"], "s", base["median_s"],

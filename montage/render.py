@@ -16,7 +16,7 @@ from .errors import MontageError
 from .layout import Grid, near_square, shelf_pack
 from .normalize import GRID_MODES, grid_ranges
 from .tile import allocate, check_fits, clear, tile
-from .write import TILE_FORMATS, dzi_descriptor, write_dzi, write_png, write_tiff
+from .write import check_tile_format, dzi_descriptor, write_dzi, write_png, write_tiff
 
 LAYER_GAP = 32          # world pixels between layer blocks
 PNG_MAX_PIXELS = 16_000_000
@@ -35,9 +35,13 @@ def _note(msg, quiet):
 
 
 class Style:
-    """Validated colour and normalisation options, checked before any model is loaded."""
+    """Validated colour, normalisation and output options, checked before any model is loaded."""
 
-    def __init__(self, cmap, normalize, clip, gap, gap_color, nan_color, empty_color, modes):
+    def __init__(self, cmap, normalize, clip, gap, gap_color, nan_color, empty_color, modes,
+                 tile_format="png", cell=None):
+        check_tile_format(tile_format)
+        if cell is not None and int(cell) < 1:
+            raise MontageError(f"--cell {cell} must be at least 1 pixel")
         if normalize not in modes:
             raise MontageError(f"unknown normalisation {normalize!r}: choose one of {', '.join(modes)}")
         if not 0 <= float(clip) < 50:
@@ -172,11 +176,7 @@ def filters(model="vgg16", layers="block1_conv2", out="montage-filters", *, weig
     from .models import find_layers, kernel_of, load_model, slug
 
     t0 = time.perf_counter()
-    style = Style(cmap, normalize, clip, gap, gap_color, nan_color, gap_color, GRID_MODES)
-    if tile_format not in TILE_FORMATS:
-        raise MontageError(f"unknown tile format {tile_format!r}: choose one of {', '.join(TILE_FORMATS)}")
-    if cell is not None and int(cell) < 1:
-        raise MontageError(f"--cell {cell} must be at least 1 pixel")
+    style = Style(cmap, normalize, clip, gap, gap_color, nan_color, gap_color, GRID_MODES, tile_format, cell)
     check_out(out, overwrite)
     loaded = load_model(model, weights, seed, unsafe)
     chosen = find_layers(loaded.model, layers)
@@ -358,11 +358,7 @@ def features(model="vgg16", images=None, out="montage-features", *, layers=None,
     from .tile import available_memory
 
     t0 = time.perf_counter()
-    style = Style(cmap, normalize, clip, gap, gap_color, nan_color, gap_color, FEATURE_MODES)
-    if tile_format not in TILE_FORMATS:
-        raise MontageError(f"unknown tile format {tile_format!r}: choose one of {', '.join(TILE_FORMATS)}")
-    if cell is not None and int(cell) < 1:
-        raise MontageError(f"--cell {cell} must be at least 1 pixel")
+    style = Style(cmap, normalize, clip, gap, gap_color, nan_color, gap_color, FEATURE_MODES, tile_format, cell)
     if batch_size is not None and int(batch_size) < 1:
         raise MontageError(f"--batch-size {batch_size} must be at least 1")
     if size is not None and int(size) < imgs.MIN_SIDE:

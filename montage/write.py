@@ -78,6 +78,11 @@ def dzi_descriptor(url, width, height, tile_format="png", tile_size=TILE_SIZE, o
     }
 
 
+def check_tile_format(tile_format):
+    if tile_format not in TILE_FORMATS:
+        raise MontageError(f"unknown tile format {tile_format!r}: choose one of {', '.join(TILE_FORMATS)}")
+
+
 def write_dzi(canvas, base, tile_format="png", tile_size=TILE_SIZE, overlap=OVERLAP, bar=None):
     """Write ``base + '.dzi'`` and ``base + '_files/'``.
 
@@ -86,8 +91,7 @@ def write_dzi(canvas, base, tile_format="png", tile_size=TILE_SIZE, overlap=OVER
     dict
         The DZI descriptor as OpenSeadragon takes it inline.
     """
-    if tile_format not in TILE_FORMATS:
-        raise MontageError(f"unknown tile format {tile_format!r}: choose one of {', '.join(TILE_FORMATS)}")
+    check_tile_format(tile_format)
     suffix = TILE_FORMATS[tile_format][0]
     image = as_image(canvas)
     with _progress(image, bar) as im:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import montage
-from helpers import read_dzi_level, read_manifest, small_model
+from helpers import read_dzi_level, small_model
 from montage.colormap import colormap_lut, extended_lut
 from montage.layout import Grid, locate
 from montage.normalize import grid_ranges

@@ -1,7 +1,6 @@
 """The page in a real browser: Debian's Chromium, driven headless by Playwright."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
