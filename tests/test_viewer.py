@@ -243,7 +243,7 @@ def test_image_switcher_keeps_the_viewport(browser, tmp_path):
     hover(page, block, 3, frac=(0.25, 0.75))
     page.wait_for_function("() => document.getElementById('readout').dataset.channel === '3'")
     assert "img00.png" in readout(page)["text"]
-    page.click("#views button:nth-child(2)")
+    page.click("#views button[data-view='1']")
     page.wait_for_function("() => montage.state.view === 1 && montage.viewer.world.getItemCount() === 1 &&"
                            " montage.viewer.world.getItemAt(0).getFullyLoaded()")
     after = page.evaluate("() => { var r = montage.viewer.viewport.getBounds(true); return [r.x, r.y, r.width, r.height]; }")
@@ -253,6 +253,20 @@ def test_image_switcher_keeps_the_viewport(browser, tmp_path):
     ro = readout(page)
     assert ro["data"]["channel"] == "3" and "y, x     " in ro["text"]
     assert page.errors == []
+    page.close()
+    # side by side: both atlases in one row, the same cell of each under the pointer in turn
+    page = open_page(browser, out.as_uri() + "/index.html")
+    page.click("#views button.compare")
+    page.wait_for_function("() => montage.state.compare && montage.viewer.world.getItemCount() === 2")
+    stride = page.evaluate("() => montage.manifest.views[0].world[0] * 1.05 + 64")
+    page.evaluate("([s, w, h]) => montage.viewer.viewport.fitBounds(new OpenSeadragon.Rect(0, 0, s + w, h), true)",
+                  [stride, m["views"][0]["world"][0], m["views"][0]["world"][1]])
+    wait_drawn(page)
+    for i, dx in enumerate([0, stride]):
+        shifted = dict(block, x=block["x"] + dx)
+        hover(page, shifted, 4)
+        page.wait_for_function(f"() => document.getElementById('readout').innerText.includes('img0{i}.png')"
+                               " && document.getElementById('readout').dataset.channel === '4'")
     page.close()
     # a link to a cell of the second image opens that image, zoomed onto the cell
     link = out.as_uri() + "/index.html#image=" + str(imgs[1]).replace("/", "%2F") + "&layer=conv_b&channel=5"
@@ -316,3 +330,25 @@ def test_serve_over_http(browser, filters_page):
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_keyboard_zooms_pans_and_goes_home(browser, filters_page):
+    out, m = filters_page
+    page = open_page(browser, (out / "index.html").as_uri())
+    zoom = "() => montage.viewer.viewport.getZoom(true)"
+    centre = "() => { var c = montage.viewer.viewport.getCenter(true); return [c.x, c.y]; }"
+    home = page.evaluate(zoom)
+    page.click("#viewer")
+    page.keyboard.press("+")
+    page.wait_for_timeout(800)
+    assert page.evaluate(zoom) > home * 1.3
+    before = page.evaluate(centre)
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(800)
+    assert page.evaluate(centre)[0] > before[0]
+    page.keyboard.press("0")
+    page.wait_for_timeout(800)
+    assert abs(page.evaluate(zoom) - home) < home * 0.05
+    page.keyboard.press("f")
+    page.wait_for_function("() => montage.viewer.isFullPage()")
+    page.close()

@@ -36,9 +36,9 @@
     if (k >= g.n) return null;
     return { block: b, row: row, col: col, k: k, cy: Math.floor(ry / g.scale), cx: Math.floor(rx / g.scale) };
   }
-  function cellRect(b, k) {
+  function cellRect(b, k, dx) {
     var g = b.grid, p = pitch(g), row = Math.floor(k / g.cols), col = k % g.cols;
-    return new OSD.Rect(b.x + col * p[1], b.y + row * p[0], g.cell_w * g.scale, g.cell_h * g.scale);
+    return new OSD.Rect((dx || 0) + b.x + col * p[1], b.y + row * p[0], g.cell_w * g.scale, g.cell_h * g.scale);
   }
   /* A block's cell index k <-> named indices (filter/channel). */
   function cellNames(b, k) {
@@ -92,11 +92,22 @@
 
   /* ---- readout ---- */
   var view = function () { return M.views[state.view]; };
+  /* The images on screen: the current one, or all of them side by side ("compare"), each
+   * shifted right by dx. Atlases of one run share their geometry, so blocks line up. */
+  var stride = function () { return view().world[0] * 1.05 + 64; };
+  function shown() {
+    if (!state.compare) return [{ i: state.view, dx: 0 }];
+    return M.views.map(function (v, i) { return { i: i, dx: i * stride() }; });
+  }
   function hit(wx, wy) {
-    var blocks = view().blocks;
-    for (var i = 0; i < blocks.length; i++) {
-      var h = locate(blocks[i], wx, wy);
-      if (h) return h;
+    var entries = shown();
+    for (var e = 0; e < entries.length; e++) {
+      var en = entries[e], blocks = M.views[en.i].blocks;
+      if (wx < en.dx || wx > en.dx + M.views[en.i].world[0]) continue;
+      for (var i = 0; i < blocks.length; i++) {
+        var h = locate(blocks[i], wx - en.dx, wy);
+        if (h) { h.view = en.i; h.dx = en.dx; return h; }
+      }
     }
     return null;
   }
@@ -109,7 +120,7 @@
     var b = h.block, names = cellNames(b, h.k), lines = [];
     r.dataset.layer = b.layer;
     Object.keys(names).forEach(function (k) { r.dataset[k] = names[k]; });
-    if (M.kind === "features") lines.push("image    " + view().name);
+    if (M.kind === "features") lines.push("image    " + M.views[h.view === undefined ? state.view : h.view].name);
     lines.push("layer    " + b.layer);
     if (names.filter !== undefined) lines.push("filter   " + names.filter);
     if (names.channel !== undefined) lines.push("channel  " + names.channel);
@@ -154,13 +165,17 @@
 
   /* ---- viewer ---- */
   var prefix = window.MONTAGE_OSD_PREFIX || "openseadragon/images/";
-  function tileSources(v) {
-    return v.tiles.map(function (t) {
-      return { tileSource: { Image: t.dzi }, x: t.x, y: t.y, width: +t.dzi.Size.Width };
+  function tileSources() {
+    var out = [];
+    shown().forEach(function (en) {
+      M.views[en.i].tiles.forEach(function (t) {
+        out.push({ tileSource: { Image: t.dzi }, x: en.dx + t.x, y: t.y, width: +t.dzi.Size.Width });
+      });
     });
+    return out;
   }
   var viewer = OSD({
-    id: "viewer", prefixUrl: prefix, tileSources: tileSources(view()),
+    id: "viewer", prefixUrl: prefix, tileSources: tileSources(),
     drawer: "canvas", imageSmoothingEnabled: false,   // magnified kernels stay crisp squares
     showNavigator: true, navigatorPosition: "BOTTOM_RIGHT",
     maxZoomPixelRatio: 128, minZoomImageRatio: 0.3, visibilityRatio: 0.1,
@@ -171,7 +186,8 @@
 
   function worldBounds() {
     var w = view().world, m = Math.max(w[0], w[1]) * 0.03 + 24;   // room for the layer names
-    return new OSD.Rect(-m, -m, w[0] + 2 * m, w[1] + 2 * m);
+    var width = state.compare ? (M.views.length - 1) * stride() + w[0] : w[0];
+    return new OSD.Rect(-m, -m, width + 2 * m, w[1] + 2 * m);
   }
   function goHome(immediate) { viewer.viewport.fitBounds(worldBounds(), immediate); }
 
@@ -201,12 +217,12 @@
     drawLabels();
     if (!h) { history.replaceState(null, "", location.pathname + location.search); return; }
     var q = cellNames(h.block, h.k), parts = [];
-    if (M.kind === "features") parts.push("image=" + encodeURIComponent(view().name));
+    if (M.kind === "features") parts.push("image=" + encodeURIComponent(M.views[h.view === undefined ? state.view : h.view].name));
     parts.push("layer=" + encodeURIComponent(h.block.layer));
     Object.keys(q).forEach(function (k) { parts.push(k + "=" + q[k]); });
     history.replaceState(null, "", "#" + parts.join("&"));
     if (zoom) {
-      var r = cellRect(h.block, h.k), m = Math.max(r.width, r.height) * 2;
+      var r = cellRect(h.block, h.k, h.dx), m = Math.max(r.width, r.height) * 2;
       viewer.viewport.fitBounds(new OSD.Rect(r.x - m, r.y - m, r.width + 2 * m, r.height + 2 * m), true);
     }
   }
@@ -216,7 +232,12 @@
     return null;
   }
   function jumpTo(q) {
-    if (q.image !== undefined && q.image !== view().name) {
+    var vi = state.view;
+    if (q.image !== undefined && state.compare) {
+      vi = -1;
+      for (var j = 0; j < M.views.length; j++) if (M.views[j].name === q.image) vi = j;
+      if (vi < 0) return false;
+    } else if (q.image !== undefined && q.image !== view().name) {
       for (var i = 0; i < M.views.length; i++) {
         if (M.views[i].name === q.image) {
           var rest = Object.assign({}, q);
@@ -231,7 +252,8 @@
     if (!b) return false;
     var k = cellIndex(b, { filter: +(q.filter || 0), channel: +(q.channel || 0) });
     if (!(k >= 0 && k < b.grid.n)) return false;
-    pin({ block: b, k: k, row: Math.floor(k / b.grid.cols), col: k % b.grid.cols, cy: 0, cx: 0 }, true);
+    pin({ block: b, k: k, row: Math.floor(k / b.grid.cols), col: k % b.grid.cols, cy: 0, cx: 0,
+          view: vi, dx: state.compare ? vi * stride() : 0 }, true);
     return true;
   }
   function parseHash() {
@@ -249,8 +271,14 @@
     var bounds = viewer.viewport.getBounds(true);
     state.view = i;
     state.pinned = null;
+    reload(bounds, keepViewport, then);
+    markActive();
+    buildBlocks();
+    render(null);
+  }
+  function reload(bounds, keepViewport, then) {
     viewer.world.removeAll();
-    var sources = tileSources(view()), left = sources.length;
+    var sources = tileSources(), left = sources.length;
     sources.forEach(function (ts) {
       // OpenSeadragon re-homes an emptied world when its first image opens: restore after.
       ts.success = function () {
@@ -260,19 +288,48 @@
       };
       viewer.addTiledImage(ts);
     });
+  }
+  /* side by side: every image in one row, the same region of the current one kept in view */
+  function setCompare(on) {
+    if (on === !!state.compare) return;
+    var b = viewer.viewport.getBounds(true), c = viewer.viewport.getCenter(true);
+    if (on) {
+      b.x += state.view * stride();
+    } else {
+      var i = Math.max(0, Math.min(M.views.length - 1, Math.floor(c.x / stride())));
+      b.x -= i * stride();
+      state.view = i;
+    }
+    state.compare = on;
+    state.pinned = null;
+    reload(b, true);
     markActive();
-    buildBlocks();
     render(null);
   }
   function markActive() {
-    Array.prototype.forEach.call($("views").children, function (b, j) { b.classList.toggle("active", j === state.view); });
+    Array.prototype.forEach.call($("views").querySelectorAll("button[data-view]"), function (b, j) {
+      b.classList.toggle("active", !state.compare && j === state.view);
+    });
+    var cmp = $("views").querySelector("button.compare");
+    if (cmp) cmp.classList.toggle("active", !!state.compare);
   }
   function buildViews() {
     var nav = $("views");
     if (M.views.length < 2) { nav.style.display = "none"; return; }
+    var cmp = el("button", "side by side", "compare");
+    cmp.addEventListener("click", function () { setCompare(!state.compare); });
+    nav.appendChild(cmp);
     M.views.forEach(function (v, i) {
       var btn = el("button", v.name);
-      btn.addEventListener("click", function () { setView(i, true); });
+      btn.dataset.view = i;
+      btn.addEventListener("click", function () {
+        if (state.compare) {   // jump to that image's copy of the current region
+          var bb = viewer.viewport.getBounds(true), c = viewer.viewport.getCenter(true);
+          var cur = Math.max(0, Math.floor(c.x / stride()));
+          bb.x += (i - cur) * stride();
+          viewer.viewport.fitBounds(bb);
+        } else setView(i, true);
+      });
       nav.appendChild(btn);
     });
     markActive();
@@ -285,8 +342,9 @@
       var btn = el("button", b.layer + "  (" + g.rows + " x " + g.cols + ")");
       btn.dataset.layer = b.layer;
       btn.addEventListener("click", function () {
-        var s = gridSize(g);
-        viewer.viewport.fitBounds(new OSD.Rect(b.x, b.y, s[1], s[0]));
+        var s = gridSize(g), c = viewer.viewport.getCenter(true);
+        var dx = state.compare ? Math.max(0, Math.min(M.views.length - 1, Math.floor(c.x / stride()))) * stride() : 0;
+        viewer.viewport.fitBounds(new OSD.Rect(dx + b.x, b.y, s[1], s[0]));
       });
       nav.appendChild(btn);
     });
@@ -331,12 +389,17 @@
     function px(x, y) { return vp.viewportToViewerElementCoordinates(new OSD.Point(x, y)); }
     var h = state.pinned || state.hover;
     if (h) {   // outline the cell the readout describes
-      var cr = cellRect(h.block, h.k), a = px(cr.x, cr.y), z = px(cr.x + cr.width, cr.y + cr.height);
+      var cr = cellRect(h.block, h.k, h.dx), a = px(cr.x, cr.y), z = px(cr.x + cr.width, cr.y + cr.height);
       ctx.strokeStyle = state.pinned ? "#fc0" : "rgba(255,255,0,0.7)";
       ctx.lineWidth = 2;
       ctx.strokeRect(a.x - 1, a.y - 1, z.x - a.x + 2, z.y - a.y + 2);
     }
-    view().blocks.forEach(function (b) {
+    var vb = viewer.viewport.getBounds(true), all = [];
+    shown().forEach(function (en) {
+      if (en.dx > vb.x + vb.width || en.dx + M.views[en.i].world[0] < vb.x) return;   // off screen
+      M.views[en.i].blocks.forEach(function (b) { all.push(en.dx ? Object.assign({}, b, { x: b.x + en.dx }) : b); });
+    });
+    all.forEach(function (b) {
       var g = b.grid, s = gridSize(g), p = pitch(g);
       var tl = px(b.x, b.y), br = px(b.x + s[1], b.y + s[0]);
       if (br.x < 0 || br.y < 0 || tl.x > W || tl.y > H) return;
