@@ -88,6 +88,11 @@ def tile_grid(idx, lutp, lut3, out, oy, ox, rows, cols, scale, gap):
                         if scale == 1:
                             for xx in range(w):
                                 row[x0 + xx] = lutp[cell[xx]]
+                        elif scale == 2:   # the default for filters: two stores, no inner loop
+                            for xx in range(w):
+                                p = lutp[cell[xx]]
+                                row[x0 + 2 * xx] = p
+                                row[x0 + 2 * xx + 1] = p
                         else:
                             for xx in range(w):
                                 p = lutp[cell[xx]]
