@@ -88,8 +88,8 @@ def json_default(obj):
 
 
 def _write_block(canvas, base, tile_format, tiff, quiet):
-    big = canvas.shape[0] * canvas.shape[1] > 30_000_000
-    bar = _progress(100, f"writing {base.name}", "%", quiet or not big) if big else None
+    big = canvas.shape[0] * canvas.shape[1] > 30_000_000   # a bar only where the write takes a while
+    bar = _progress(100, f"writing {base.name}", "%", quiet) if big else None
     try:
         dzi = write_dzi(canvas, base, tile_format, bar=bar)
         if tiff:
