@@ -100,7 +100,7 @@ def _layers(args):
 
     loaded = load_model(args.model, args.weights, args.seed, args.unsafe)
     print(f"{loaded.name}: {loaded.weights.get('source')} weights")
-    print(summary(loaded.model))
+    print(summary(loaded))
 
 
 def _filters(args):

@@ -171,7 +171,6 @@ def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=224):
     -------
     Loaded
     """
-    keras = None
     if isinstance(model, Loaded):
         return model
     if not isinstance(model, (str, os.PathLike)):
@@ -254,8 +253,12 @@ def output_shape(layer):
         return None
 
 
-def summary(model):
-    """The tutorial's table: conv layer, kernel shape, output shape, parameters."""
+def summary(model="vgg16", weights=None):
+    """The tutorial's table: conv layer, kernel shape, output shape, parameters.
+
+    ``model`` is anything :func:`load_model` takes (a name, a file, a Keras model).
+    """
+    model = load_model(model, weights).model
     rows = [("layer", "kernel (h, w, in, out)", "output", "params")]
     total = 0
     for layer in conv_layers(model):
