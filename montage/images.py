@@ -115,12 +115,17 @@ def _fit(a, size):
     return out
 
 
-def check(paths):
-    """(good, bad): bad is a list of (path, reason), found by decoding each image once."""
+def check(paths, bar=None):
+    """(good, bad): bad is a list of (path, reason), found by decoding each image once.
+
+    ``bar`` (a tqdm bar), if given, advances by one per image.
+    """
     import pyvips
 
     good, bad = [], []
     for p in paths:
+        if bar is not None:
+            bar.update(1)
         try:
             im = _open(p)
             if im.width < MIN_SIDE or im.height < MIN_SIDE:

@@ -365,7 +365,8 @@ def features(model="vgg16", images=None, out="montage-features", *, layers=None,
         raise MontageError(f"--size {size} is too small: the model needs at least {imgs.MIN_SIDE}")
     check_out(out, overwrite)
     paths = imgs.find_images(images)
-    good, bad = imgs.check(paths)
+    with _progress(len(paths), "checking images", "img", quiet or len(paths) < 50) as checking:
+        good, bad = imgs.check(paths, checking)
     if bad and not skip_bad:
         more = f" ({len(bad)} of {len(paths)} images are bad)" if len(bad) > 1 else ""
         raise MontageError(f"{bad[0][0]}: {bad[0][1]}{more}; nothing was written: fix or remove it, "
