@@ -216,6 +216,8 @@
     render(h);
     drawLabels();
     if (!h) { history.replaceState(null, "", location.pathname + location.search); return; }
+    var sel = $("jump").querySelector("select");
+    if (sel) sel.value = h.block.layer;   // the form starts from the pinned cell's layer
     var q = cellNames(h.block, h.k), parts = [];
     if (M.kind === "features") parts.push("image=" + encodeURIComponent(M.views[h.view === undefined ? state.view : h.view].name));
     parts.push("layer=" + encodeURIComponent(h.block.layer));
