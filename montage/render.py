@@ -14,7 +14,7 @@ from ._output import check_out, staged
 from .colormap import colormap_lut, extended_lut, identity_lut, is_gray, parse_color
 from .errors import MontageError
 from .layout import Grid, near_square, shelf_pack
-from .normalize import GRID_MODES, grid_ranges
+from .normalize import GRID_MODES, grid_ranges, group_range
 from .tile import allocate, check_fits, clear, tile
 from .write import check_tile_format, dzi_descriptor, write_dzi, write_png, write_tiff
 
@@ -246,9 +246,10 @@ def filters(model="vgg16", layers="block1_conv2", out="montage-filters", *, weig
 def _finish(tmp, manifest, title, quiet):
     from . import viewer
 
-    with open(tmp / "manifest.json", "w") as f:   # streamed: views can be many
+    # Encoded once, streamed (views can be many); the page inlines this same file.
+    with open(tmp / "manifest.json", "w") as f:
         json.dump(manifest, f, allow_nan=False, default=json_default)
-    if not viewer.build(tmp, manifest, title, default=json_default):
+    if not viewer.build(tmp, tmp / "manifest.json", title):
         _note("OpenSeadragon is not installed (run `npm ci` in the montage source folder, or set "
               "MONTAGE_OSD_DIR): the page will load it from a CDN and needs a network", quiet)
 
@@ -442,14 +443,11 @@ def _atlas(outs, j, rgb, chosen, grids, origins, input_origin, world, style, wri
         else:
             canvas[y:y + rgb.shape[0], x:x + rgb.shape[1], 0] = rgb.mean(-1)
     if style.normalize == "image":
-        flat = np.concatenate([a.ravel() for a in acts])[None, :]
-        from .normalize import group_range
-
-        ilo, ihi = group_range(flat, style.clip)
+        ilo, ihi = group_range(np.concatenate([a.ravel() for a in acts])[None, :], style.clip)
     blocks = []
     for layer, a, g, (y, x) in zip(chosen, acts, grids, origins):
         if style.normalize == "image":
-            lo, hi, glo, ghi = ilo[np.zeros(g.n, np.intp)], ihi[np.zeros(g.n, np.intp)], ilo, ihi
+            lo, hi, glo, ghi = ilo[0], ihi[0], ilo, ihi   # tile() spreads a scalar range over all cells
         else:
             lo, hi, glo, ghi = grid_ranges(a, "cell" if style.normalize == "channel" else "global",
                                            g.cols, style.clip)

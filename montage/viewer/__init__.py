@@ -1,6 +1,6 @@
 """The self-contained page: template + OpenSeadragon assets + the manifest inline."""
 
-import json
+import html
 import os
 import shutil
 from importlib import resources
@@ -27,15 +27,17 @@ def osd_assets():
     return None
 
 
-def _inline_json(obj, default=None):
-    """JSON chunks that are safe inside a <script> element: no '<', '>' or '&' can close it."""
-    enc = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=default)
-    for chunk in enc.iterencode(obj):
-        yield chunk.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+def _inline_json(path, chunk_size=1 << 20):
+    """The JSON file at ``path`` in chunks that are safe inside a <script> element: no '<',
+    '>' or '&' can close it (each is one character, so chunk edges need no care)."""
+    with open(path, encoding="utf-8") as f:
+        while chunk := f.read(chunk_size):
+            yield chunk.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def build(out_dir, manifest, title="montage", default=None):
-    """Write ``index.html``, ``viewer.js``, ``viewer.css`` and the OpenSeadragon files.
+def build(out_dir, manifest_file, title="montage"):
+    """Write ``index.html`` (with ``manifest_file`` inline), ``viewer.js``, ``viewer.css`` and
+    the OpenSeadragon files.
 
     Returns
     -------
@@ -54,13 +56,11 @@ def build(out_dir, manifest, title="montage", default=None):
         shutil.copy2(assets / "openseadragon.min.js", dest)
         shutil.copytree(assets / "images", dest / "images", dirs_exist_ok=True)
     page = pkg.joinpath("index.html").read_text(encoding="utf-8")
-    import html
-
     head, tail = (page.replace("{{TITLE}}", html.escape(title))
                       .replace("{{CDN}}", CDN).split("{{MANIFEST}}"))
-    with open(out_dir / "index.html", "w", encoding="utf-8") as f:   # streamed, like manifest.json
+    with open(out_dir / "index.html", "w", encoding="utf-8") as f:   # streamed: views can be many
         f.write(head)
-        for chunk in _inline_json(manifest, default):
+        for chunk in _inline_json(manifest_file):
             f.write(chunk)
         f.write(tail)
     return assets is not None
