@@ -57,12 +57,12 @@ def wait_drawn(page):
     page.wait_for_function(DRAWN, timeout=20000)
 
 
-def cell_centre(page, block, k):
-    """Viewer-element pixel of the centre of cell k of a block (world -> screen, in the page)."""
+def cell_point(page, block, k, frac=(0.5, 0.5)):
+    """Viewer-element pixel at a fraction (y, x) of cell k of a block (world -> screen, in the page)."""
     g = block["grid"]
     r, c = divmod(k, g["cols"])
-    wx = block["x"] + c * (g["cell_w"] * g["scale"] + g["gap"]) + g["cell_w"] * g["scale"] / 2
-    wy = block["y"] + r * (g["cell_h"] * g["scale"] + g["gap"]) + g["cell_h"] * g["scale"] / 2
+    wx = block["x"] + c * (g["cell_w"] * g["scale"] + g["gap"]) + g["cell_w"] * g["scale"] * frac[1]
+    wy = block["y"] + r * (g["cell_h"] * g["scale"] + g["gap"]) + g["cell_h"] * g["scale"] * frac[0]
     return page.evaluate(
         "([x, y]) => { var p = montage.viewer.viewport.viewportToViewerElementCoordinates("
         "new OpenSeadragon.Point(x, y)); return [p.x, p.y]; }", [wx, wy])
@@ -99,7 +99,7 @@ def test_page_draws_tiles_from_file_url(browser, filters_page):
     canvas = read_dzi_level(out, tile)
     g = block["grid"]
     for k in (0, 6, g["n"] - 1):                          # first, middle, last row and column
-        x, y = cell_centre(page, block, k)
+        x, y = cell_point(page, block, k)
         r, c = divmod(k, g["cols"])
         cy = r * (g["cell_h"] * g["scale"] + g["gap"]) + g["cell_h"] * g["scale"] // 2
         cx = c * (g["cell_w"] * g["scale"] + g["gap"]) + g["cell_w"] * g["scale"] // 2
@@ -126,12 +126,7 @@ def test_page_works_without_local_openseadragon_via_fallback_notice(tmp_path, mo
 
 def hover(page, block, k, frac=(0.5, 0.5)):
     """Move the pointer over cell k of a block (at a fraction of the cell) and return the point."""
-    g = block["grid"]
-    r, c = divmod(k, g["cols"])
-    wx = block["x"] + c * (g["cell_w"] * g["scale"] + g["gap"]) + g["cell_w"] * g["scale"] * frac[1]
-    wy = block["y"] + r * (g["cell_h"] * g["scale"] + g["gap"]) + g["cell_h"] * g["scale"] * frac[0]
-    x, y = page.evaluate("([x, y]) => { var p = montage.viewer.viewport.viewportToViewerElementCoordinates("
-                         "new OpenSeadragon.Point(x, y)); return [p.x, p.y]; }", [wx, wy])
+    x, y = cell_point(page, block, k, frac)
     page.mouse.move(1, 1)    # a move to where the pointer already is fires no event
     page.mouse.move(x, y, steps=2)
     return x, y
