@@ -11,21 +11,64 @@ a packed look-up table ``lutp`` of 259 entries: rows 0..255 are the colormap, th
 the three special colours below.
 """
 
+import os
+import stat
+import tempfile
+
 import numpy as np
-from numba import njit, prange
+from numba import config, njit, prange
 
 NAN_ROW = 256
 GAP_ROW = 257
 EMPTY_ROW = 258
 LUT_ROWS = 259
 
-# One place for the numba options; cache=True keeps compilation out of later runs.
-_PARALLEL = dict(nogil=True, cache=True, parallel=True)
+
+def _private_cache_dir():
+    """This user's own numba cache folder under the system temp dir, or None.
+
+    Used only where numba finds no writable place of its own (a read-only install
+    and an unwritable HOME: containers run with --user, service accounts). The
+    folder must be ours and private: cached machine code from a folder that others
+    can write would run as us.
+    """
+    path = os.path.join(tempfile.gettempdir(), f"montage-numba-{os.getuid()}")
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return None
+    ok = stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+    return path if ok else None
+
+
+def _kernel(**options):
+    """``njit`` with an on-disk cache where one can be written, else compiled per process.
+
+    The cache keeps compilation out of later runs; it is an optimisation, never a
+    requirement.
+    """
+    def wrap(fn):
+        try:
+            return njit(cache=True, **options)(fn)
+        except RuntimeError:   # numba: "cannot cache function ...: no locator available"
+            pass
+        if not config.CACHE_DIR and (path := _private_cache_dir()):
+            config.CACHE_DIR = path
+            try:
+                return njit(cache=True, **options)(fn)
+            except RuntimeError:
+                pass
+        return njit(cache=False, **options)(fn)
+    return wrap
+
+
 # Helpers are inlined into the kernel: a real call per cell would cost more than the cell.
-_INLINE = dict(nogil=True, cache=True, inline="always")
+_PARALLEL = dict(nogil=True, parallel=True)
+_INLINE = dict(nogil=True, inline="always")
 
 
-@njit(**_PARALLEL)
+@_kernel(**_PARALLEL)
 def lut_indices(src, lo, inv, const_index, idx):
     """LUT rows of every value: ``idx[b, y, k, x]`` for ``src[y, x, k, b]``.
 
@@ -50,13 +93,13 @@ def lut_indices(src, lo, inv, const_index, idx):
                 idx[b, y, k, x] = np.uint16(NAN_ROW) if v != v else np.uint16(i)
 
 
-@njit(**_INLINE)
+@_kernel(**_INLINE)
 def _fill(row, x0, x1, value):
     for x in range(x0, x1):
         row[x] = value
 
 
-@njit(**_PARALLEL)
+@_kernel(**_PARALLEL)
 def tile_grid(idx, lutp, lut3, out, oy, ox, rows, cols, scale, gap):
     """Tile cells into a ``rows`` x ``cols`` grid of the 2-D canvas ``out``.
 
