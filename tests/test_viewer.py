@@ -347,3 +347,115 @@ def test_keyboard_zooms_pans_and_goes_home(browser, filters_page):
     page.keyboard.press("f")
     page.wait_for_function("() => montage.viewer.isFullPage()")
     page.close()
+
+
+def home_bounds(page):
+    return page.evaluate("() => { var r = montage.viewer.viewport.getBounds(true); return [r.x, r.y, r.width, r.height]; }")
+
+
+def test_malformed_hash_opens_at_home(browser, filters_page):
+    out, m = filters_page
+    url = (out / "index.html").as_uri()
+    page = open_page(browser, url)
+    home = home_bounds(page)
+    page.close()
+    page = open_page(browser, url + "#layer=%ZZ")
+    np.testing.assert_allclose(home_bounds(page), home, rtol=1e-6, atol=1e-6)
+    assert page.errors == [] and readout(page)["data"] == {}
+    page.close()
+    # only the bad part is dropped: the rest of the link still opens its cell
+    page = open_page(browser, url + "#x=%E0%A4%A&layer=conv_b&filter=6&channel=3&%ZZ=1")
+    assert readout(page)["data"] == {"layer": "conv_b", "filter": "6", "channel": "3"}
+    assert page.errors == []
+    page.close()
+
+
+def test_title_is_never_read_as_a_placeholder(browser, tmp_path):
+    import keras
+
+    title = "{{MANIFEST}} {{CDN}} {{TITLE}} <b>"
+    inp = keras.Input((8, 8, 3))
+    model = keras.Model(inp, keras.layers.Conv2D(4, 3, name="conv")(inp), name=title)
+    out = tmp_path / "o"
+    montage.filters(model, ["conv"], out, quiet=True)
+    text = (out / "index.html").read_text()
+    assert text.count('<script id="manifest"') == 1 and "&lt;b&gt;" in text
+    page = open_page(browser, (out / "index.html").as_uri())
+    assert page.evaluate("() => document.title") == title + " filters"
+    assert page.evaluate("() => montage.manifest.model.name") == title
+    assert page.errors == []
+    page.close()
+
+
+def test_undecodable_title_is_written_escaped(tmp_path, filters_page):
+    from montage import viewer
+
+    out, _ = filters_page
+    viewer.build(tmp_path, out / "manifest.json", "model\udcff")   # a file name's stray byte
+    assert "<title>model\\udcff</title>" in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+UNSAFE = "\u202e\u200e\u200f\u202a\u2066\u2069\u0007\u0085\n"
+RECORD_FILLTEXT = ("window.drawn = []; var f = CanvasRenderingContext2D.prototype.fillText;"
+                   "CanvasRenderingContext2D.prototype.fillText = function (t) {"
+                   " window.drawn.push(String(t)); return f.apply(this, arguments); };")
+SHOWN = """() => ({
+    blocks: document.querySelector('#blocks button').textContent,
+    option: document.querySelector('#jump option').textContent,
+    views: Array.from(document.querySelectorAll('#views button')).map(b => b.textContent),
+    readout: document.getElementById('readout').textContent,
+    subtitle: document.getElementById('subtitle').textContent,
+    title: document.title,
+    labels: window.drawn.filter(t => t.startsWith('conv')) })"""
+
+
+def shown_texts(browser, index, block, view=0):
+    """What the page shows as text, the canvas labels included, with the pointer on a cell."""
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.add_init_script(RECORD_FILLTEXT)   # the labels are pixels: record what is drawn
+    page.goto(index.as_uri())
+    page.wait_for_function("window.montage && window.montage.ready")
+    if view:
+        page.click(f"#views button[data-view='{view}']")
+        page.wait_for_function(f"() => montage.state.view === {view}")
+    zoom_to_block(page, block)
+    hover(page, block, 0)
+    page.wait_for_function("() => document.getElementById('readout').dataset.channel === '0'")
+    shown = page.evaluate(SHOWN)
+    for where, text in shown.items():   # (the readout's own lines end in "\n")
+        for t in (text if isinstance(text, list) else [text]):
+            assert not set(t) & set(UNSAFE) - {"\n"}, (where, t)
+    return page, shown
+
+
+def test_bidi_and_control_characters_in_names_are_shown_escaped(browser, tmp_path):
+    import keras
+
+    from helpers import random_images
+
+    # a layer name reaches the page only through filters: the forward pass refuses such names
+    layer = "conv" + UNSAFE + "gnp.exe"
+    inp = keras.Input((8, 8, 3))
+    model = keras.Model(inp, keras.layers.Conv2D(4, 3, name=layer)(inp), name="m\u202eodel")
+    m = montage.filters(model, [layer], tmp_path / "w", quiet=True)
+    page, shown = shown_texts(browser, tmp_path / "w" / "index.html", m["views"][0]["blocks"][0])
+    escaped = "conv\\u202e\\u200e\\u200f\\u202a\\u2066\\u2069\\u0007\\u0085\\u000agnp.exe"
+    assert shown["labels"], "no layer label was drawn"
+    assert shown["blocks"].startswith(escaped) and shown["option"] == escaped
+    assert escaped in shown["readout"] and shown["labels"][0] == escaped
+    assert "m\\u202eodel" in shown["subtitle"] and "m\\u202eodel" in shown["title"]
+    # the escapes are for show only: the jump form still finds the real layer
+    page.fill("#jump input[name=channel]", "2")
+    page.click("#jump button")
+    page.wait_for_function("() => document.getElementById('readout').dataset.channel === '2'")
+    assert page.evaluate("() => document.getElementById('readout').dataset.layer") == layer
+    page.close()
+    # an image file's name
+    img = random_images(tmp_path / "in", 2)
+    renamed = img[1].rename(img[1].with_name("img\u202egnp.exe.png"))
+    m = montage.features(small_model(side=32), [str(img[0]), str(renamed)], tmp_path / "f", size=32,
+                         cell=20, quiet=True)
+    page, shown = shown_texts(browser, tmp_path / "f" / "index.html", m["views"][1]["blocks"][0], view=1)
+    assert shown["views"][2].endswith("img\\u202egnp.exe.png")
+    assert "img\\u202egnp.exe.png" in shown["readout"]
+    page.close()

@@ -2,6 +2,7 @@
 
 import html
 import os
+import re
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -55,9 +56,12 @@ def build(out_dir, manifest_file, title="montage"):
         dest.mkdir(exist_ok=True)
         shutil.copy2(assets / "openseadragon.min.js", dest)
         shutil.copytree(assets / "images", dest / "images", dirs_exist_ok=True)
-    page = pkg.joinpath("index.html").read_text(encoding="utf-8")
-    head, tail = (page.replace("{{TITLE}}", html.escape(title))
-                      .replace("{{CDN}}", CDN).split("{{MANIFEST}}"))
+    # Split before filling, and fill in one pass: a title may itself read "{{MANIFEST}}".
+    # A model file's name may hold undecodable bytes (surrogates), which UTF-8 cannot write.
+    title = title.encode("utf-8", "backslashreplace").decode("utf-8")
+    values = {"TITLE": html.escape(title), "CDN": CDN}
+    head, tail = (re.sub(r"\{\{(TITLE|CDN)\}\}", lambda m: values[m[1]], part) for part in
+                  pkg.joinpath("index.html").read_text(encoding="utf-8").split("{{MANIFEST}}"))
     with open(out_dir / "index.html", "w", encoding="utf-8") as f:   # streamed: views can be many
         f.write(head)
         for chunk in _inline_json(manifest_file):

@@ -1,6 +1,7 @@
 /* montage page: OpenSeadragon over the manifest's tiles, plus a readout computed from
  * the manifest's grid geometry (no per-cell DOM: thousands of cells stay fast).
- * Every string from the model or the file system goes through textContent, never innerHTML. */
+ * Every string from the model or the file system goes through textContent, never innerHTML,
+ * and through safe() first. */
 (function () {
   "use strict";
   var M = JSON.parse(document.getElementById("manifest").textContent);
@@ -14,6 +15,12 @@
     if (text !== undefined) e.textContent = text;
     if (cls) e.className = cls;
     return e;
+  }
+  /* Controls and bidi overrides in a name would break lines or reverse the text around it
+   * (a layer "conv\u202egnp.exe" reads "convexe.png"): show them as visible \uXXXX escapes. */
+  var UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+  function safe(s) {
+    return String(s).replace(UNSAFE, function (c) { return "\\u" + ("000" + c.charCodeAt(0).toString(16)).slice(-4); });
   }
   function fmt(v) {
     if (v === null || v === undefined) return "-";
@@ -120,8 +127,8 @@
     var b = h.block, names = cellNames(b, h.k), lines = [];
     r.dataset.layer = b.layer;
     Object.keys(names).forEach(function (k) { r.dataset[k] = names[k]; });
-    if (M.kind === "features") lines.push("image    " + M.views[h.view === undefined ? state.view : h.view].name);
-    lines.push("layer    " + b.layer);
+    if (M.kind === "features") lines.push("image    " + safe(M.views[h.view === undefined ? state.view : h.view].name));
+    lines.push("layer    " + safe(b.layer));
     if (names.filter !== undefined) lines.push("filter   " + names.filter);
     if (names.channel !== undefined) lines.push("channel  " + names.channel);
     if (b.kind === "features") lines.push("y, x     " + h.cy + ", " + h.cx);
@@ -159,7 +166,7 @@
     var rng = $("colorbar").querySelector(".range");
     rng.textContent = "";
     rng.appendChild(el("span", fmt(rg[0])));
-    rng.appendChild(el("span", M.colormap.name));
+    rng.appendChild(el("span", safe(M.colormap.name)));
     rng.appendChild(el("span", fmt(rg[1])));
   }
 
@@ -262,7 +269,13 @@
     var q = {};
     location.hash.replace(/^#/, "").split("&").forEach(function (kv) {
       var i = kv.indexOf("=");
-      if (i > 0) q[decodeURIComponent(kv.slice(0, i))] = decodeURIComponent(kv.slice(i + 1));
+      if (i <= 0) return;
+      try {
+        var k = decodeURIComponent(kv.slice(0, i)), v = decodeURIComponent(kv.slice(i + 1));
+      } catch (e) {   // a hand-edited link such as "#layer=%ZZ": drop that part, keep the rest
+        return;
+      }
+      q[k] = v;
     });
     return q;
   }
@@ -322,7 +335,7 @@
     cmp.addEventListener("click", function () { setCompare(!state.compare); });
     nav.appendChild(cmp);
     M.views.forEach(function (v, i) {
-      var btn = el("button", v.name);
+      var btn = el("button", safe(v.name));
       btn.dataset.view = i;
       btn.addEventListener("click", function () {
         if (state.compare) {   // jump to that image's copy of the current region
@@ -341,7 +354,7 @@
     nav.textContent = "";
     view().blocks.forEach(function (b) {
       var g = b.grid;
-      var btn = el("button", b.layer + "  (" + g.rows + " x " + g.cols + ")");
+      var btn = el("button", safe(b.layer) + "  (" + g.rows + " x " + g.cols + ")");
       btn.dataset.layer = b.layer;
       btn.addEventListener("click", function () {
         var s = gridSize(g), c = viewer.viewport.getCenter(true);
@@ -357,7 +370,7 @@
     f.textContent = "";
     var sel = el("select");
     sel.name = "layer";
-    view().blocks.forEach(function (b) { var o = el("option", b.layer); o.value = b.layer; sel.appendChild(o); });
+    view().blocks.forEach(function (b) { var o = el("option", safe(b.layer)); o.value = b.layer; sel.appendChild(o); });
     f.appendChild(sel);
     var fields = M.kind === "filters" ? ["filter", "channel"] : ["channel"];
     fields.forEach(function (name) {
@@ -408,7 +421,7 @@
       var zoom = (br.x - tl.x) / s[1];
       if (br.x - tl.x > 60) {
         ctx.fillStyle = "#fff";
-        ctx.fillText(b.layer, Math.max(tl.x, 4), Math.max(tl.y - 4, 12));
+        ctx.fillText(safe(b.layer), Math.max(tl.x, 4), Math.max(tl.y - 4, 12));
       }
       if (b.kind !== "filters") { labelCells(ctx, b, g, p, zoom, W, H, px); return; }
       if (p[1] * zoom < 18) return;   // too small to label every row and column
@@ -463,8 +476,9 @@
     ev.preventDefault();
   }, true);
 
-  $("subtitle").textContent = M.kind + " \u00b7 " + (M.model && M.model.name || "") +
-    " \u00b7 " + (M.weights && M.weights.source || "");
+  $("subtitle").textContent = M.kind + " \u00b7 " + safe(M.model && M.model.name || "") +
+    " \u00b7 " + safe(M.weights && M.weights.source || "");
+  document.title = safe(document.title);
   buildViews();
   buildBlocks();
   render(null);
