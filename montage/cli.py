@@ -4,10 +4,13 @@ Only argparse is imported up front: ``montage --help`` must not load TensorFlow.
 """
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 
-from .errors import MontageError
+from .errors import Interrupted, MontageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,7 +24,7 @@ def _model_args(p):
     g.add_argument("--weights", default=None,
                    help="vgg16: hed (default: trained, offline), imagenet (downloads), random, or a "
                         "weights file; a model file: its own weights unless given")
-    g.add_argument("--seed", type=int, default=0, help="seed for --weights random (default 0)")
+    g.add_argument("--seed", type=int, default=0, help="seed for --weights random, 0 .. 2**32-1 (default 0)")
     g.add_argument("--unsafe", action="store_true",
                    help="allow Lambda layers (arbitrary code) in a model file you trust")
 
@@ -129,20 +132,43 @@ def _serve(args):
     serve(args.dir, args.host, args.port)
 
 
+def _stop(signum, frame):
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _stoppable():
+    """SIGTERM (docker stop, systemd, CI runners) and SIGHUP stop a run as Ctrl-C does:
+    through the same clean-up, so no partial output is left behind."""
+    sigs = [signal.SIGTERM, signal.SIGHUP]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.signal(s, _stop) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help, --version, or a usage error already printed
         return e.code
+    commands = {"layers": _layers, "filters": _filters, "features": _features, "serve": _serve}
     try:
-        {"layers": _layers, "filters": _filters, "features": _features, "serve": _serve}[args.command](args)
+        with _stoppable():
+            commands[args.command](args)
     except MontageError as e:
         print(f"montage: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("montage: interrupted; nothing was written to --out", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        done = getattr(e, "done", None) or "nothing was written to --out"
+        print(f"montage: interrupted; {done}", file=sys.stderr)
+        return 128 + getattr(e, "signum", signal.SIGINT)
     return 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._output import shown
 from .errors import MontageError
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
@@ -39,17 +40,17 @@ def find_images(specs):
         if p.is_dir():
             files = sorted(f for f in p.iterdir() if f.suffix.lower() in EXTENSIONS and f.is_file())
             if not files:
-                raise MontageError(f"folder {spec} has no images ({', '.join(sorted(EXTENSIONS))})")
+                raise MontageError(f"folder {shown(spec)} has no images ({', '.join(sorted(EXTENSIONS))})")
             found += files
         elif p.is_file():
             found.append(p)
         elif glob.has_magic(spec):
             files = sorted(Path(f) for f in glob.glob(spec) if Path(f).is_file())
             if not files:
-                raise MontageError(f"no files match {spec}")
+                raise MontageError(f"no files match {shown(spec)}")
             found += files
         else:
-            raise MontageError(f"image {spec} does not exist")
+            raise MontageError(f"image {shown(spec)} does not exist")
     seen, unique = set(), []
     for f in found:
         key = f.resolve()
@@ -62,14 +63,24 @@ def find_images(specs):
 def _open(path):
     import pyvips
 
+    name = os.fspath(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:   # libvips takes UTF-8 file names only: hand it the bytes instead
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise pyvips.Error(e.strerror) from None
+        return pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="truncated")
     # fail_on="truncated": a cut-off JPEG/PNG is an error, not a grey bottom half
-    return pyvips.Image.new_from_file(str(path), access="sequential", fail_on="truncated")
+    return pyvips.Image.new_from_file(name, access="sequential", fail_on="truncated")
 
 
 def _unreadable(path, error):
     """'not a readable image' with libvips' last line of explanation, minus the path it repeats."""
     lines = [x.strip() for x in str(error).strip().splitlines() if x.strip()]
-    reason = (lines[-1] if lines else "unknown error").replace(f'"{path}"', "it").replace(str(path), "it")
+    path = shown(path)
+    reason = (lines[-1] if lines else "unknown error").replace(f'"{path}"', "it").replace(path, "it")
     return f"not a readable image (truncated, or not JPEG/PNG/TIFF/WebP): {reason[:160]}"
 
 
@@ -78,16 +89,18 @@ def _too_small(im):
 
 
 def read_rgb(path, size):
-    """The image as (size, size, 3) uint8 RGB, stretched like Keras' ``load_img(target_size=...)``.
+    """The image as (height, width, 3) uint8 RGB, stretched like Keras' ``load_img(target_size=...)``.
 
-    Greyscale becomes RGB, alpha is flattened onto white, 16-bit is scaled to 8-bit.
+    ``size`` is a side or (height, width). Greyscale becomes RGB, alpha is flattened
+    onto white, 16-bit is scaled to 8-bit.
     """
     import pyvips
 
+    h, w = (size, size) if np.isscalar(size) else size
     try:
         im = _open(path)
         if im.width < MIN_SIDE or im.height < MIN_SIDE:
-            raise MontageError(f"{path}: {_too_small(im)}")
+            raise MontageError(f"{shown(path)}: {_too_small(im)}")
         if im.hasalpha():
             im = im.flatten(background=[255] * (im.bands - 1) if im.format == "uchar"
                             else [65535] * (im.bands - 1))
@@ -95,22 +108,22 @@ def read_rgb(path, size):
         if im.bands > 3:
             im = im.extract_band(0, n=3)
         im = im.cast("uchar")
-        im = im.resize(size / im.width, vscale=size / im.height)
+        im = im.resize(w / im.width, vscale=h / im.height)
         a = im.numpy()
     except pyvips.Error as e:
-        raise MontageError(f"{path}: {_unreadable(path, e)}") from None
-    if a.shape != (size, size, 3):   # resize can round a side to size +- 1
-        a = _fit(a, size)
+        raise MontageError(f"{shown(path)}: {_unreadable(path, e)}") from None
+    if a.shape != (h, w, 3):   # resize can round a side to size +- 1
+        a = _fit(a, h, w)
     return a
 
 
-def _fit(a, size):
-    out = np.zeros((size, size, 3), np.uint8)
-    h, w = min(size, a.shape[0]), min(size, a.shape[1])
+def _fit(a, height, width):
+    out = np.zeros((height, width, 3), np.uint8)
+    h, w = min(height, a.shape[0]), min(width, a.shape[1])
     out[:h, :w] = a[:h, :w, :3]
-    if h < size:
+    if h < height:
         out[h:] = out[h - 1:h]
-    if w < size:
+    if w < width:
         out[:, w:] = out[:, w - 1:w]
     return out
 
@@ -138,9 +151,26 @@ def check(paths, bar=None):
     return good, bad
 
 
-def preprocess(batch, mode):
+# ITU-R BT.601 luma, as PIL's convert("L") and Keras' load_img(color_mode="grayscale")
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def to_channels(rgb, channels):
+    """RGB uint8 images (..., 3) as float32 with the model's channel count.
+
+    1: luma; 3: as is; 4: RGB plus an opaque alpha of 255.
+    """
+    x = rgb.astype(np.float32)
+    if channels == 1:
+        return np.round(x @ LUMA)[..., None]
+    if channels == 4:
+        return np.concatenate([x, np.full(x.shape[:-1] + (1,), 255, np.float32)], axis=-1)
+    return x
+
+
+def preprocess(batch, mode, channels=3):
     """Model input from RGB uint8 images: 'caffe' is VGG16's own ``preprocess_input``."""
-    x = batch.astype(np.float32)
+    x = to_channels(batch, channels)
     if mode == "caffe":
         from keras.applications.vgg16 import preprocess_input  # BGR minus the ImageNet mean
 
@@ -155,9 +185,9 @@ class Batch:
     x: np.ndarray         # model input
 
 
-def batches(paths, size, batch_size, mode):
-    """Yield :class:`Batch` es of read and preprocessed images."""
+def batches(paths, size, batch_size, mode, channels=3):
+    """Yield :class:`Batch` es of read and preprocessed images (``size``: side or (height, width))."""
     for i in range(0, len(paths), batch_size):
         chunk = paths[i:i + batch_size]
         rgb = np.stack([read_rgb(p, size) for p in chunk])
-        yield Batch(chunk, rgb, preprocess(rgb, mode))
+        yield Batch(chunk, rgb, preprocess(rgb, mode, channels))

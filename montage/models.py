@@ -8,11 +8,13 @@ import importlib.util
 import os
 import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ._output import shown
 from .errors import MontageError
 
 BUILTIN = ("vgg16",)
@@ -117,36 +119,64 @@ def _vgg16(weights, seed, size):
     return model, {"source": "file", "file": str(Path(weights).resolve())}
 
 
+def _reason(error):
+    """The part of a Keras loading error that names the problem, on one line."""
+    text = str(error)
+    m = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
+    if m:
+        return (f"it uses {m.group(1)!r}, which is not a Keras layer (a custom class): load the model in "
+                "Python after importing the code that defines it, and pass the model object to montage")
+    m = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
+    if m:
+        var = re.search(r"Target variable: <Variable path=([^,>]+)", text)
+        where = f" {var.group(1)}" if var else ""
+        return (f"they do not fit this model (the file holds {m.group(2)} where{where} takes {m.group(1)}): "
+                "give weights saved from the same architecture")
+    lines = [x.strip() for x in text.splitlines() if x.strip()]
+    return " ".join(lines[:2])[:300] if lines else type(error).__name__
+
+
 def _load_weights_file(model, path):
     p = Path(path)
     if not p.is_file():
         choices = ", ".join(WEIGHT_SOURCES)
-        raise MontageError(f"weights {str(path)!r} are neither {choices} nor an existing file")
+        raise MontageError(f"weights {shown(path)!r} are neither {choices} nor an existing file")
     try:
-        model.load_weights(str(p))
+        with warnings.catch_warnings():   # one warning per skipped layer would bury the one line
+            warnings.simplefilter("ignore")
+            model.load_weights(str(p))
     except Exception as e:
-        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise MontageError(f"could not load weights from {p}: {reason}") from None
+        raise MontageError(f"could not load weights from {shown(p)}: {_reason(e)}") from None
 
 
 def _load_file(path, unsafe):
     keras = _keras()
     p = Path(path)
     if not p.exists():
-        raise MontageError(f"model {path!r} is neither a built-in model ({', '.join(BUILTIN)}) "
+        raise MontageError(f"model {shown(path)!r} is neither a built-in model ({', '.join(BUILTIN)}) "
                            "nor an existing .keras/.h5 file")
     if p.suffix not in (".keras", ".h5", ".hdf5"):
-        raise MontageError(f"model file {p} should be a .keras or .h5 Keras model")
+        raise MontageError(f"model file {shown(p)} should be a .keras or .h5 Keras model")
     try:
-        return keras.saving.load_model(str(p), compile=False, safe_mode=not unsafe)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return keras.saving.load_model(str(p), compile=False, safe_mode=not unsafe)
     except Exception as e:
         text = str(e)
         if "safe_mode" in text or "Lambda" in text:
             raise MontageError(
-                f"model {p} contains a Lambda layer (arbitrary Python code) and was refused; "
+                f"model {shown(p)} contains a Lambda layer (arbitrary Python code) and was refused; "
                 "pass --unsafe only if you trust where the file came from") from None
-        reason = text.splitlines()[0][:200] if text else type(e).__name__
-        raise MontageError(f"could not read model {p} (corrupt or not a Keras model?): {reason}") from None
+        raise MontageError(f"could not read model {shown(p)} (corrupt or not a Keras model?): "
+                           f"{_reason(e)}") from None
+
+
+def _check_built(model, what):
+    if not getattr(model, "built", True) or any(not getattr(x, "built", True) for x in _all_layers(model)):
+        raise MontageError(f"{what} is not built (a Sequential without an input shape), so it has no "
+                           "weights yet: give it keras.Input((H, W, C)) as its first layer or call "
+                           "model.build((None, H, W, C)), then save it again")
+    return model
 
 
 def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=224):
@@ -173,7 +203,10 @@ def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=224):
     """
     if isinstance(model, Loaded):
         return model
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise MontageError(f"--seed {seed} is out of range: give a whole number from 0 to {2**32 - 1}")
     if not isinstance(model, (str, os.PathLike)):
+        _check_built(model, f"model {getattr(model, 'name', '')!r}")
         return Loaded(model, getattr(model, "name", "model"), "object",
                       {"source": "as given"}, "rgb", "none")
     name = str(model)
@@ -184,7 +217,7 @@ def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=224):
     if weights in ("hed", "imagenet"):
         raise MontageError(f"--weights {weights} is for --model vgg16; a model file brings its own "
                            "weights (or give --weights random / a weights file)")
-    net = _load_file(name, unsafe)
+    net = _check_built(_load_file(name, unsafe), f"model {shown(name)}")
     info = {"source": "model file", "file": str(Path(name).resolve())}
     if weights == "random":
         keras = _keras()

@@ -3,6 +3,7 @@
 import base64
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._output import check_out, staged
+from ._output import check_out, shown, staged
 from .colormap import colormap_lut, extended_lut, identity_lut, is_gray, parse_color
 from .errors import MontageError
 from .layout import Grid, near_square, shelf_pack
@@ -177,7 +178,8 @@ def filters(model="vgg16", layers="block1_conv2", out="montage-filters", *, weig
 
     t0 = time.perf_counter()
     style = Style(cmap, normalize, clip, gap, gap_color, nan_color, gap_color, GRID_MODES, tile_format, cell)
-    check_out(out, overwrite)
+    inputs = model_inputs(model, weights)
+    check_out(out, overwrite, inputs)
     loaded = load_model(model, weights, seed, unsafe)
     chosen = find_layers(loaded.model, layers)
     if rgb and normalize == "channel" and any(x.kernel.shape[2] == 3 for x in chosen):
@@ -187,46 +189,45 @@ def filters(model="vgg16", layers="block1_conv2", out="montage-filters", *, weig
         g, _ = _filter_grid(tuple(layer.kernel.shape), rgb, cell, style.gap)
         check_fits(g.height, g.width, 3, f"canvas of {layer.name}")
     blocks, tiles, sizes = [], [], []
-    with staged(out, overwrite) as tmp:
+    with staged(out, overwrite, inputs, lambda msg: _note(msg, quiet)) as tmp:
         (tmp / "layers").mkdir()
-        bar = _progress(len(chosen), "filters", "layer", quiet)
-        for i, layer in enumerate(chosen):
-            kernel = kernel_of(layer)
-            grid, kind = _filter_grid(kernel.shape, rgb, cell, style.gap)
-            src = _filter_cells(kernel, kind, loaded.input_order)
-            mode = "cell" if kind == "rgb" and normalize == "filter" else normalize
-            lo, hi, glo, ghi = grid_ranges(src, mode, grid.cols, style.clip)
-            const = 128 if mode == "symmetric" else 0
-            lut, bands = style.lut_for([src], rgb=(kind == "rgb"))
-            canvas = allocate(grid.height, grid.width, bands)   # the kernel writes every pixel
-            tile(src, grid, lo, hi, lut, canvas, const_index=const)
-            name = f"{i:02d}_{slug(layer.name)}"
-            base = tmp / "layers" / name
-            dzi = _write_block(canvas, base, tile_format, tiff, quiet)
-            del canvas
-            flat = None
-            if png:
-                pscale = max(1, math.ceil(png_cell / max(grid.cell_h, grid.cell_w)))
-                pgrid = Grid(grid.rows, grid.cols, grid.n, grid.cell_h, grid.cell_w, pscale, style.gap)
-                if pgrid.height * pgrid.width <= PNG_MAX_PIXELS:
-                    pc = allocate(pgrid.height, pgrid.width, bands)
-                    tile(src, pgrid, lo, hi, lut, pc, const_index=const)
-                    write_png(pc, base.with_suffix(".png"))
-                    flat = f"layers/{name}.png"
-            _values_js(base.with_suffix(".values.js"), f"layers/{name}.values.js", src)
-            blocks.append({
-                "layer": layer.name, "kind": kind, "kernel_shape": list(kernel.shape),
-                "grid": grid.to_dict(), "normalize": _norm_entry(mode, style.clip, glo, ghi),
-                "rows": "filter", "cols": "channel" if kind == "filters" else None,
-                "channel_order": ("RGB" if kind == "rgb" else None),
-                "dzi": f"layers/{name}.dzi", "png": flat,
-                "tiff": f"layers/{name}.tif" if tiff else None,
-                "values": f"layers/{name}.values.js",
-            })
-            tiles.append({"dzi": dict(dzi, Url=f"layers/{dzi['Url']}"), "path": f"layers/{name}.dzi"})
-            sizes.append((grid.height, grid.width))
-            bar.update(1)
-        bar.close()
+        with _progress(len(chosen), "filters", "layer", quiet) as bar:
+            for i, layer in enumerate(chosen):
+                kernel = kernel_of(layer)
+                grid, kind = _filter_grid(kernel.shape, rgb, cell, style.gap)
+                src = _filter_cells(kernel, kind, loaded.input_order)
+                mode = "cell" if kind == "rgb" and normalize == "filter" else normalize
+                lo, hi, glo, ghi = grid_ranges(src, mode, grid.cols, style.clip)
+                const = 128 if mode == "symmetric" else 0
+                lut, bands = style.lut_for([src], rgb=(kind == "rgb"))
+                canvas = allocate(grid.height, grid.width, bands)   # the kernel writes every pixel
+                tile(src, grid, lo, hi, lut, canvas, const_index=const)
+                name = f"{i:02d}_{slug(layer.name)}"
+                base = tmp / "layers" / name
+                dzi = _write_block(canvas, base, tile_format, tiff, quiet)
+                del canvas
+                flat = None
+                if png:
+                    pscale = max(1, math.ceil(png_cell / max(grid.cell_h, grid.cell_w)))
+                    pgrid = Grid(grid.rows, grid.cols, grid.n, grid.cell_h, grid.cell_w, pscale, style.gap)
+                    if pgrid.height * pgrid.width <= PNG_MAX_PIXELS:
+                        pc = allocate(pgrid.height, pgrid.width, bands)
+                        tile(src, pgrid, lo, hi, lut, pc, const_index=const)
+                        write_png(pc, base.with_suffix(".png"))
+                        flat = f"layers/{name}.png"
+                _values_js(base.with_suffix(".values.js"), f"layers/{name}.values.js", src)
+                blocks.append({
+                    "layer": layer.name, "kind": kind, "kernel_shape": list(kernel.shape),
+                    "grid": grid.to_dict(), "normalize": _norm_entry(mode, style.clip, glo, ghi),
+                    "rows": "filter", "cols": "channel" if kind == "filters" else None,
+                    "channel_order": ("RGB" if kind == "rgb" else None),
+                    "dzi": f"layers/{name}.dzi", "png": flat,
+                    "tiff": f"layers/{name}.tif" if tiff else None,
+                    "values": f"layers/{name}.values.js",
+                })
+                tiles.append({"dzi": dict(dzi, Url=f"layers/{dzi['Url']}"), "path": f"layers/{name}.dzi"})
+                sizes.append((grid.height, grid.width))
+                bar.update(1)
         origins, (wh, ww) = shelf_pack(sizes, LAYER_GAP)
         for b, t, (y, x) in zip(blocks, tiles, origins):
             b["x"], b["y"] = x, y
@@ -241,6 +242,12 @@ def filters(model="vgg16", layers="block1_conv2", out="montage-filters", *, weig
     _note(f"{sum(b['grid']['n'] for b in blocks):,} kernels of {len(blocks)} layer(s) -> "
           f"{Path(out) / 'index.html'} ({time.perf_counter() - t0:.1f} s)", quiet)
     return manifest
+
+
+def model_inputs(model, weights, images=()):
+    """The files and folders a run reads, which --out must keep clear of."""
+    given = [x for x in (model, weights) if isinstance(x, (str, os.PathLike)) and os.path.exists(x)]
+    return given + [p for p in images if os.path.exists(p)]
 
 
 def _finish(tmp, manifest, title, quiet):
@@ -297,11 +304,14 @@ class _Writer:
             self.free = []
 
 
-def _atlas_layout(shapes, cell, gap, overlay_side):
-    """Grids of each layer's channels and their origins in one image's atlas."""
+def _atlas_layout(shapes, cell, gap, overlay):
+    """Grids of each layer's channels and their origins in one image's atlas.
+
+    ``overlay`` is the (height, width) of the input image shown beside them, or None.
+    """
     grids, sizes = [], []
-    if overlay_side:
-        sizes.append((overlay_side, overlay_side))
+    if overlay:
+        sizes.append(tuple(overlay))
     for h, w, c in shapes:
         rows, cols = near_square(c)
         scale = 1 if not cell else max(1, math.ceil(int(cell) / max(h, w)))
@@ -309,7 +319,7 @@ def _atlas_layout(shapes, cell, gap, overlay_side):
         grids.append(g)
         sizes.append((g.height, g.width))
     origins, world = shelf_pack(sizes, LAYER_GAP)
-    if overlay_side:
+    if overlay:
         return grids, origins[1:], origins[0], world
     return grids, origins, None, world
 
@@ -354,9 +364,8 @@ def features(model="vgg16", images=None, out="montage-features", *, layers=None,
         The manifest, also written to ``out/manifest.json``.
     """
     from . import images as imgs
-    from .extract import default_batch_size, device, extractor, feature_layers, input_side, predict
+    from .extract import DEFAULT_SIZE, device, prepare
     from .models import load_model, slug
-    from .tile import available_memory
 
     t0 = time.perf_counter()
     style = Style(cmap, normalize, clip, gap, gap_color, nan_color, gap_color, FEATURE_MODES, tile_format, cell)
@@ -364,44 +373,37 @@ def features(model="vgg16", images=None, out="montage-features", *, layers=None,
         raise MontageError(f"--batch-size {batch_size} must be at least 1")
     if size is not None and int(size) < imgs.MIN_SIDE:
         raise MontageError(f"--size {size} is too small: the model needs at least {imgs.MIN_SIDE}")
-    check_out(out, overwrite)
     paths = imgs.find_images(images)
+    specs = [images] if isinstance(images, (str, os.PathLike)) else list(images or [])
+    inputs = model_inputs(model, weights, paths + specs)
+    check_out(out, overwrite, inputs)
     with _progress(len(paths), "checking images", "img", quiet or len(paths) < 50) as checking:
         good, bad = imgs.check(paths, checking)
     if bad and not skip_bad:
         more = f" ({len(bad)} of {len(paths)} images are bad)" if len(bad) > 1 else ""
-        raise MontageError(f"{bad[0][0]}: {bad[0][1]}{more}; nothing was written: fix or remove it, "
+        raise MontageError(f"{shown(bad[0][0])}: {bad[0][1]}{more}; nothing was written: fix or remove it, "
                            "or pass --skip-bad to render the others")
     if not good:
-        raise MontageError(f"none of the {len(paths)} images can be read: {bad[0][0]}: {bad[0][1]}")
+        raise MontageError(f"none of the {len(paths)} images can be read: {shown(bad[0][0])}: {bad[0][1]}")
     for p, why in bad:
-        _note(f"skipping {p}: {why}", quiet)
+        _note(f"skipping {shown(p)}: {why}", quiet)
 
-    loaded = load_model(model, weights, seed, unsafe, size=size or 224)
-    side = int(size) if size else input_side(loaded.model)
-    chosen = feature_layers(loaded.model, layers)
-    ext = extractor(loaded.model, chosen)
-    shapes = []
-    for layer in chosen:
-        s = tuple(layer.output.shape[1:4])
-        shapes.append(tuple(side if d is None else int(d) for d in s))
-    if any(None in s or len(s) != 3 for s in shapes):
-        raise MontageError("feature maps need layers with (height, width, channels) outputs")
+    loaded = load_model(model, weights, seed, unsafe, size=size or DEFAULT_SIZE)
+    fwd = prepare(loaded, layers, size, batch_size, note=lambda msg: _note(msg, quiet))
+    chosen, shapes, (ih, iw, _) = fwd.names, fwd.shapes, fwd.input_shape
     grids, origins, input_origin, (wh, ww) = _atlas_layout(shapes, cell, style.gap,
-                                                           side if overlay else 0)
+                                                           (ih, iw) if overlay else None)
     check_fits(wh, ww, 3, "atlas of one image")
-    bs = int(batch_size) if batch_size else default_batch_size(chosen, side, available_memory() // 4)
     _note(f"{len(good)} image(s) x {sum(s[2] for s in shapes):,} feature maps of {len(chosen)} layers; "
-          f"forward pass on {device()}, batches of {bs}", quiet)
+          f"forward pass on {device()}, batches of {fwd.batch_size}", quiet)
 
     views = []
-    with staged(out, overwrite) as tmp:
+    with staged(out, overwrite, inputs, lambda msg: _note(msg, quiet)) as tmp:
         (tmp / "images").mkdir()
         writer = _Writer()
         bar = _progress(len(good), "images", "img", quiet)
         try:
-            for batch in imgs.batches(good, side, bs, loaded.preprocess):
-                outs = predict(ext, batch.x)
+            for batch, outs in fwd.run(good):
                 for j, path in enumerate(batch.paths):
                     name = f"{len(views):05d}_{slug(Path(path).stem)}"
                     view = _atlas(outs, j, batch.rgb[j] if overlay else None, chosen, grids, origins,
@@ -417,7 +419,7 @@ def features(model="vgg16", images=None, out="montage-features", *, layers=None,
             writer.pool.shutdown(wait=True)
         manifest = {
             "montage": __version__, "kind": "features",
-            "model": loaded.describe(), "weights": loaded.weights, "input_size": side,
+            "model": loaded.describe(), "weights": loaded.weights, "input_size": ih,
             "device": device(), **style.manifest(),
             "skipped": [{"path": str(p), "reason": why} for p, why in bad],
             "views": views,
@@ -445,7 +447,7 @@ def _atlas(outs, j, rgb, chosen, grids, origins, input_origin, world, style, wri
     if style.normalize == "image":
         ilo, ihi = group_range(np.concatenate([a.ravel() for a in acts])[None, :], style.clip)
     blocks = []
-    for layer, a, g, (y, x) in zip(chosen, acts, grids, origins):
+    for name, a, g, (y, x) in zip(chosen, acts, grids, origins):
         if style.normalize == "image":
             lo, hi, glo, ghi = ilo[0], ihi[0], ilo, ihi   # tile() spreads a scalar range over all cells
         else:
@@ -453,7 +455,7 @@ def _atlas(outs, j, rgb, chosen, grids, origins, input_origin, world, style, wri
                                            g.cols, style.clip)
         tile(a, g, lo, hi, lut, canvas, origin=(y, x))
         group = "cell" if style.normalize == "channel" else "grid"
-        blocks.append({"layer": layer.name, "kind": "features", "map_shape": list(a.shape[:3]),
+        blocks.append({"layer": name, "kind": "features", "map_shape": list(a.shape[:3]),
                        "grid": g.to_dict(), "x": x, "y": y,
                        "normalize": _norm_entry(style.normalize, style.clip, glo, ghi, group)})
     rel = f"images/{base.name}"

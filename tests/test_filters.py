@@ -122,13 +122,13 @@ def test_hed_weights_are_the_trained_vgg16_conv_stack():
 
 def test_output_replaces_only_when_complete(model, tmp_path):
     out = tmp_path / "o"
-    out.mkdir()
-    (out / "keep.txt").write_text("precious")
+    montage.filters(model, "conv_c", out, quiet=True)
+    first = (out / "manifest.json").read_bytes()
     with pytest.raises(montage.MontageError, match="not empty"):
         montage.filters(model, "conv_a", out, quiet=True)
     with pytest.raises(montage.MontageError, match="colormap"):
         montage.filters(model, "conv_a", out, cmap="nope", overwrite=True, quiet=True)
-    assert (out / "keep.txt").read_text() == "precious"
+    assert (out / "manifest.json").read_bytes() == first
     montage.filters(model, "conv_a", out, overwrite=True, quiet=True)
-    assert not (out / "keep.txt").exists() and (out / "index.html").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["o"]   # no temporary folders left behind
+    assert b"conv_a" in (out / "manifest.json").read_bytes() and (out / "index.html").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["o"]   # no temporary folders or lock left behind
