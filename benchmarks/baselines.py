@@ -104,7 +104,8 @@ def main(argv=None):
     p.add_argument("--weights", default="hed")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
-    from montage.models import conv_layers, kernel_of, load_model
+    from montage.graph import conv_layers, kernel_of
+    from montage.models import load_model
 
     model = load_model("vgg16", a.weights).model    # same weights and loading as montage
     if a.what == "tutorial-filters":

@@ -29,7 +29,9 @@ def main(argv=None):
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "montage-gpu-bench"
 
     import montage
-    from montage.extract import device, extractor, feature_layers, predict
+    from montage.backend import device
+    from montage.extract import extractor, predict
+    from montage.graph import feature_layers
     from montage.images import batches, find_images
     from montage.models import load_model
 

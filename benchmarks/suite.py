@@ -36,7 +36,7 @@ def _loaded(weights="hed"):
 
 def filters_block1_conv2(work, quick):
     """The tutorial's figure, whole: 64 x 64 kernels of block1_conv2."""
-    from montage.models import kernel_of
+    from montage.graph import kernel_of
     import montage
 
     from .baselines import tutorial_filters
@@ -71,21 +71,21 @@ def tiling_kernel(work, quick):
     """The numba kernel alone, against memory bandwidth and numpy tiling."""
     from montage.colormap import colormap_lut, extended_lut
     from montage.layout import Grid
-    from montage.render import _filter_cells
-    from montage.tile import allocate, tile
+    from montage.canvas import allocate, paint
+    from montage.render_filters import filter_cells
 
     from .baselines import numpy_tile
 
     cin = cout = 64 if quick else 512
     rng = np.random.default_rng(0)
     kernel = rng.normal(size=(3, 3, cin, cout)).astype(np.float32)
-    src = _filter_cells(kernel, "filters", "rgb")
+    src = filter_cells(kernel, "filters", "rgb")
     grid = Grid(cout, cin, cin * cout, 3, 3, 2, 1)
     colors = colormap_lut("viridis")
     lut = extended_lut(colors, "magenta", "white", "white")
     out = allocate(grid.height, grid.width, 3)
     lo, hi = float(kernel.min()), float(kernel.max())
-    t_kernel = measure(lambda: tile(src, grid, lo, hi, lut, out), repeat=5 if quick else 20)
+    t_kernel = measure(lambda: paint(src, grid, lo, hi, lut, out), repeat=5 if quick else 20)
     source = np.random.default_rng(1).integers(0, 255, out.shape, np.uint8)
     dest = np.empty_like(source)
     t_copy = measure(lambda: np.copyto(dest, source), repeat=5 if quick else 20)
@@ -115,7 +115,7 @@ def filters_all(work, quick):
              * (b["grid"]["cols"] * (b["grid"]["cell_w"] * b["grid"]["scale"] + b["grid"]["gap"])) for b in blocks)
     base = process(["-m", "benchmarks.baselines", "numpy-all-dzsave", "--out", str(work / "b")]
                    + (["--layers", "2"] if quick else []), cwd=ROOT)
-    from montage.models import conv_layers
+    from montage.graph import conv_layers
 
     shapes = [tuple(x.kernel.shape) for x in conv_layers(_loaded("random").model)][: 2 if quick else None]
     base_px = sum((cout * 25) * (cin * 25) for _, _, cin, cout in shapes)   # 24 px cells + 1 px gaps
@@ -143,9 +143,12 @@ def filters_all(work, quick):
 
 def features_one(work, quick):
     """One image, all 13 conv layers: each stage, and end to end against keract-style plots."""
-    from montage import render
-    from montage.extract import extractor, feature_layers, predict
+    from montage.extract import extractor, predict
+    from montage.graph import feature_layers
     from montage.images import preprocess, read_rgb, sample_image
+    from montage.options import FeaturesOptions
+    from montage.render_features import Atlas, AtlasWriter, draw_atlas
+    from montage.style import Style
     from montage.write import write_dzi
 
     work.mkdir(parents=True)
@@ -158,17 +161,18 @@ def features_one(work, quick):
     t_fwd = measure(lambda: predict(ext, x), repeat=5)
     outs = predict(ext, x)
     shapes = [o.shape[1:] for o in outs]
-    style = render.Style("viridis", "channel", 0.0, 1, "white", "magenta", "white", render.FEATURE_MODES)
-    grids, origins, _, world = render._atlas_layout(shapes, None, 1, 0)
+    opts = FeaturesOptions(out=work / "a")
+    style = Style(opts)
+    atlas = Atlas.layout([x.name for x in layers], shapes, None, 1)
+    world = atlas.world
 
-    class Keep(render._Writer):   # the tiling stage alone: keep the canvas, write nothing
+    class Keep(AtlasWriter):   # the painting stage alone: keep the canvas, write nothing
         def submit(self, fn, canvas, *rest):
             self.kept = canvas
             self.free = [canvas]
 
     keep = Keep()
-    tile_stage = lambda: render._atlas(outs, 0, None, layers, grids, origins, None, world, style,  # noqa: E731
-                                       keep, work / "a", "png", False)
+    tile_stage = lambda: draw_atlas(outs, 0, None, atlas, style, keep, work / "a", opts)  # noqa: E731
     t_tile = measure(tile_stage, repeat=5)
     t_write = measure(lambda: write_dzi(keep.kept, work / "w", "png"), repeat=3)
     n_layers = [] if not quick else ["--layer"] + [x.name for x in layers]
@@ -214,7 +218,8 @@ def make_images(folder, n, seed=0):
 def features_batches(work, quick):
     """Images/s end to end against a bare forward pass of the same multi-output model."""
     import montage
-    from montage.extract import extractor, feature_layers, predict
+    from montage.extract import extractor, predict
+    from montage.graph import feature_layers
     from montage.images import batches, find_images
 
     loaded = _loaded()

@@ -4,27 +4,25 @@ The API mirrors the CLI: :func:`filters`, :func:`features`, :func:`activations`,
 :func:`layers`. Heavy dependencies (Keras, TensorFlow) load only when used.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
+from .errors import MontageError
 
-__all__ = ["filters", "features", "activations", "layers", "load_model", "MontageError"]
+__all__ = ["filters", "features", "activations", "layers", "load_model", "MontageError", "__version__"]
 
-from .errors import MontageError  # noqa: E402
+# public name -> (module, attribute), imported on first use
+_LAZY = {
+    "filters": ("render_filters", "filters"),
+    "features": ("render_features", "features"),
+    "activations": ("extract", "activations"),
+    "load_model": ("models", "load_model"),
+    "layers": ("graph", "summary"),
+}
 
 
 def __getattr__(name):
-    if name == "filters":
-        from .render import filters
-        return filters
-    if name == "features":
-        from .render import features
-        return features
-    if name == "activations":
-        from .extract import activations
-        return activations
-    if name == "load_model":
-        from .models import load_model
-        return load_model
-    if name == "layers":
-        from .models import summary
-        return summary
-    raise AttributeError(name)
+    if name in _LAZY:
+        from importlib import import_module
+
+        module, attr = _LAZY[name]
+        return getattr(import_module(f".{module}", __name__), attr)
+    raise AttributeError(f"module 'montage' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """Numba kernels: normalise, colour-map and pixel-repeat cells straight into a canvas.
 
-The kernels are dumb on purpose: they trust their arguments (``montage.tile``
+The kernels are dumb on purpose: they trust their arguments (``montage.canvas``
 validates them), write only into the ``out`` array the caller allocated, and
 raise nothing.
 
@@ -18,10 +18,7 @@ import tempfile
 import numpy as np
 from numba import config, njit, prange
 
-NAN_ROW = 256
-GAP_ROW = 257
-EMPTY_ROW = 258
-LUT_ROWS = 259
+from .colormap import EMPTY_ROW, GAP_ROW, NAN_ROW
 
 
 def _private_cache_dir():
@@ -100,8 +97,8 @@ def _fill(row, x0, x1, value):
 
 
 @_kernel(**_PARALLEL)
-def tile_grid(idx, lutp, lut3, out, oy, ox, rows, cols, scale, gap):
-    """Tile cells into a ``rows`` x ``cols`` grid of the 2-D canvas ``out``.
+def paint_grid(idx, lutp, lut3, out, oy, ox, rows, cols, scale, gap):
+    """Paint cells into a ``rows`` x ``cols`` grid of the 2-D canvas ``out``.
 
     ``idx[b, y, k, x]`` (from :func:`lut_indices`) holds LUT rows of cell ``k``, which
     sits at grid row ``k // cols``, column ``k % cols``; each value becomes a ``scale`` x

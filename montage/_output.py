@@ -2,30 +2,22 @@
 
 Nothing already on disk is lost or half-overwritten: a failed or interrupted run
 leaves the old folder as it was, readers never see a half-written one, and
-``--overwrite`` replaces only a folder that montage itself wrote.
-
-While a run writes ``DIR`` it holds an exclusive lock on ``.DIR.montage-lock``
-beside it, in which it records the temporary siblings it creates. The kernel
-drops the lock when a process dies however it dies (SIGKILL, power loss), so the
-next run that gets the lock knows that those siblings are stale and removes them
-(or puts back a previous output that a killed run had moved aside).
+``--overwrite`` replaces only a folder that montage itself wrote. One run at a
+time writes a folder (see :mod:`montage._lock`).
 """
 
 import contextlib
 import errno
-import fcntl
-import json
 import os
 import re
 import shutil
-import signal
-import socket
 import tempfile
-import threading
 import uuid
 from pathlib import Path
 
+from ._lock import Lock, deferred_signals, sweep
 from .errors import Interrupted, MontageError
+from .paths import shown
 
 # What montage writes at the top of an output folder, and the names of the files
 # in its layers/ and images/ folders (an index, then a slug: see models.slug).
@@ -34,11 +26,6 @@ OWN_TOP = frozenset({"index.html", "manifest.json", "viewer.js", "viewer.css", "
 OWN_ITEM = re.compile(r"\d+_[A-Za-z0-9_.-]+")
 # json.dump writes the manifest's keys in this order (see the pipelines).
 MANIFEST_HEAD = re.compile(rb'\{"montage": "[^"]*", "kind": "[a-z]+"')
-
-
-def shown(path):
-    """``path`` as printable text: bytes that are not UTF-8 become ``\\xNN`` escapes."""
-    return os.fsdecode(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _not_montage(folder):
@@ -75,6 +62,12 @@ def _check_inputs(out, inputs, given):
                                "choose an --out folder outside it")
 
 
+def input_paths(model, weights, images=()):
+    """The files and folders a run reads (those that exist), which ``--out`` must keep clear of."""
+    given = [x for x in (model, weights) if isinstance(x, (str, os.PathLike)) and os.path.exists(x)]
+    return given + [p for p in images if os.path.exists(p)]
+
+
 def check_out(out, overwrite=False, inputs=()):
     """Refuse early (before any work) an ``--out`` that cannot or must not be written.
 
@@ -99,31 +92,7 @@ def check_out(out, overwrite=False, inputs=()):
                            "choose a plain name") from None
     out = Path(os.path.abspath(out))
     try:
-        if out.is_symlink():
-            raise MontageError(f"--out {shown(given)} is a symbolic link (to {shown(os.readlink(out))}): "
-                               "give the real folder's path")
-        if out.parent == out or os.path.ismount(out):
-            raise MontageError(f"--out {shown(given)} is a mount point: montage writes beside the folder "
-                               f"and renames it into place, so give a folder inside it, such as "
-                               f"{shown(out / 'montage-out')}")
-        if out.exists() and not out.is_dir():
-            raise MontageError(f"--out {shown(given)} exists and is not a folder: choose another path")
-        cwd = Path(os.path.realpath(os.getcwd()))
-        if out.is_dir() and (cwd == Path(os.path.realpath(out)) or Path(os.path.realpath(out)) in cwd.parents):
-            raise MontageError(f"--out {shown(given)} is the folder you are in, which montage cannot replace "
-                               "(it writes beside the folder and renames it into place): give a new folder, "
-                               "such as montage-out")
-        try:
-            full = out.is_dir() and any(out.iterdir())
-            why = full and overwrite and _not_montage(out)
-        except FileNotFoundError:   # another run moved it away just now: the lock sorts that out
-            full = why = False
-        if full and not overwrite:
-            raise MontageError(f"--out {shown(given)} exists and is not empty: choose another folder "
-                               "or pass --overwrite")
-        if why:
-            raise MontageError(f"--out {shown(given)} was not written by montage ({why}): "
-                               "--overwrite only replaces montage's own output; choose another folder")
+        _check_target(out, given, overwrite)
         _check_inputs(out, inputs, given)
         probe = out.parent
         while not probe.exists():
@@ -142,107 +111,33 @@ def check_out(out, overwrite=False, inputs=()):
     return out
 
 
-@contextlib.contextmanager
-def deferred_signals():
-    """Hold SIGINT and SIGTERM back while a few renames must finish together.
-
-    Yields the list of signals that arrived meanwhile. Off the main thread (where
-    handlers cannot be set) nothing is held back.
-    """
-    held = []
-    if threading.current_thread() is not threading.main_thread():
-        yield held
-        return
-    sigs = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s]
-    saved = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in sigs}
+def _check_target(out, given, overwrite):
+    """Refuse an ``out`` that cannot be renamed into, or that holds what montage did not write."""
+    if out.is_symlink():
+        raise MontageError(f"--out {shown(given)} is a symbolic link (to {shown(os.readlink(out))}): "
+                           "give the real folder's path")
+    if out.parent == out or os.path.ismount(out):
+        raise MontageError(f"--out {shown(given)} is a mount point: montage writes beside the folder "
+                           f"and renames it into place, so give a folder inside it, such as "
+                           f"{shown(out / 'montage-out')}")
+    if out.exists() and not out.is_dir():
+        raise MontageError(f"--out {shown(given)} exists and is not a folder: choose another path")
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if out.is_dir() and (cwd == Path(os.path.realpath(out)) or Path(os.path.realpath(out)) in cwd.parents):
+        raise MontageError(f"--out {shown(given)} is the folder you are in, which montage cannot replace "
+                           "(it writes beside the folder and renames it into place): give a new folder, "
+                           "such as montage-out")
     try:
-        yield held
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
-
-
-class _Lock:
-    """``.NAME.montage-lock`` beside ``out``: one writer at a time, and a record of its siblings."""
-
-    def __init__(self, out):
-        self.out, self.parent, self.prefix = out, out.parent, f".{out.name}."
-        self.path = self.parent / f"{self.prefix}montage-lock"
-        self.fd, self.records = None, {"partial": [], "old": []}
-
-    def __enter__(self):
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                held = os.read(fd, 4096)
-                os.close(fd)
-                if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                    raise
-                pid = (re.search(rb'"pid": (\d+)', held) or [None, b"?"])[1].decode()
-                raise MontageError(f"another montage run (pid {pid}) is writing --out {shown(self.out)}: "
-                                   "wait for it to finish, or choose another --out") from None
-            try:
-                same = os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:   # not a file that its last holder unlinked while we opened it
-                break
-            os.close(fd)
-        self.fd = fd
-        return self
-
-    def stale(self):
-        """Siblings a dead run recorded in this lock file before it died."""
-        try:
-            text = os.pread(self.fd, 1 << 20, 0).decode("utf-8", "replace")
-            rec = json.loads(text) if text.strip() else {}
-        except ValueError:
-            rec = {}
-        ok = lambda n: isinstance(n, str) and n.startswith(self.prefix) and "/" not in n  # noqa: E731
-        return ([n for n in rec.get("partial", []) if ok(n)], [n for n in rec.get("old", []) if ok(n)])
-
-    def record(self, kind, name, keep=True):
-        names = self.records[kind]
-        if keep:
-            names.append(name)
-        elif name in names:
-            names.remove(name)
-        data = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), **self.records}).encode()
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, data, 0)
-
-    def __exit__(self, *exc):
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)     # while still holding it: see the inode check in __enter__
-        os.close(self.fd)
-
-
-def _sweep(lock, note):
-    """Clean up after a run that died while writing the same ``--out``."""
-    partials, olds = lock.stale()
-    for name in olds:
-        old = lock.parent / name
-        if not old.is_dir() or old.is_symlink():
-            continue
-        if not lock.out.exists():
-            os.rename(old, lock.out)
-            note(f"put back the previous output at {shown(lock.out)} (a run was stopped while "
-                 "replacing it)")
-        else:
-            shutil.rmtree(old, ignore_errors=True)
-            note(f"removed {shown(old)}, left by a run that was stopped")
-    for name in partials:
-        p = lock.parent / name
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p, ignore_errors=True)
-            note(f"removed {shown(p)}, the unfinished output of a run that was stopped")
-    pattern = re.compile(re.escape(lock.prefix) + r"[^/]*\.(partial|old-[0-9a-f]+)")
-    for p in lock.parent.iterdir():
-        if pattern.fullmatch(p.name) and p.name not in partials + olds:
-            note(f"found {shown(p)}, probably left by a stopped montage run; remove it if no "
-                 "montage is running")
+        full = out.is_dir() and any(out.iterdir())
+        why = full and overwrite and _not_montage(out)
+    except FileNotFoundError:   # another run moved it away just now: the lock sorts that out
+        full = why = False
+    if full and not overwrite:
+        raise MontageError(f"--out {shown(given)} exists and is not empty: choose another folder "
+                           "or pass --overwrite")
+    if why:
+        raise MontageError(f"--out {shown(given)} was not written by montage ({why}): "
+                           "--overwrite only replaces montage's own output; choose another folder")
 
 
 def _du(folder):
@@ -268,6 +163,20 @@ def disk_full(error):
             if os.strerror(code) in str(error):
                 return kind
     return None
+
+
+def _explain_full_disk(error, folder, written):
+    """Raise a one-line MontageError if ``error`` means the disk or the file size limit is full."""
+    full = disk_full(error)
+    if full == "space":
+        free = shutil.disk_usage(folder).free
+        raise MontageError(f"out of disk space in {shown(folder)} after writing {_mb(written)} of the "
+                           f"output ({_mb(free)} free): free some space or choose another --out; nothing "
+                           "was kept") from None
+    if full == "limit":
+        raise MontageError(f"a file in {shown(folder)} passed this process's file size limit (ulimit -f) "
+                           f"after {_mb(written)} of the output: raise the limit or write less (--layer, "
+                           "--cell); nothing was kept") from None
 
 
 def _hand_over(tmp, out, lock, e, given):
@@ -306,8 +215,8 @@ def staged(out, overwrite=False, inputs=(), note=lambda msg: None):
     except OSError as e:
         raise MontageError(f"--out {shown(given)} cannot be written ({e.strerror}): choose another "
                            "folder") from None
-    with _Lock(out) as lock:
-        _sweep(lock, note)
+    with Lock(out) as lock:
+        sweep(lock, note)
         check_out(given, overwrite, inputs)
         try:
             tmp = Path(tempfile.mkdtemp(prefix=lock.prefix, suffix=".partial", dir=out.parent))
@@ -324,30 +233,30 @@ def staged(out, overwrite=False, inputs=(), note=lambda msg: None):
             with deferred_signals():   # a second Ctrl-C must not leave half the folder
                 written = _du(tmp)
                 shutil.rmtree(tmp, ignore_errors=True)
-            full = disk_full(e)
-            if full == "space":
-                free = shutil.disk_usage(out.parent).free
-                raise MontageError(f"out of disk space in {shown(out.parent)} after writing {_mb(written)} "
-                                   f"of the output ({_mb(free)} free): free some space or choose another "
-                                   "--out; nothing was kept") from None
-            if full == "limit":
-                raise MontageError(f"a file in {shown(out.parent)} passed this process's file size limit "
-                                   f"(ulimit -f) after {_mb(written)} of the output: raise the limit or "
-                                   "write less (--layer, --cell); nothing was kept") from None
+            _explain_full_disk(e, out.parent, written)
             raise
-        with deferred_signals() as held:
-            old = None
-            if out.exists():
-                old = out.parent / f"{lock.prefix}old-{uuid.uuid4().hex[:8]}"
-                lock.record("old", old.name)
-                os.rename(out, old)
-            try:
-                os.rename(tmp, out)
-            except OSError as e:
-                if old is not None:
-                    os.rename(old, out)
-                _hand_over(tmp, out, lock, e, given)
+        _commit(tmp, out, lock, given)
+
+
+def _commit(tmp, out, lock, given):
+    """Move the finished ``tmp`` into ``out``'s place, the old ``out`` aside and then away.
+
+    Signals wait until the renames are done; one that came meanwhile is raised after,
+    saying that the new output is in place.
+    """
+    with deferred_signals() as held:
+        old = None
+        if out.exists():
+            old = out.parent / f"{lock.prefix}old-{uuid.uuid4().hex[:8]}"
+            lock.record("old", old.name)
+            os.rename(out, old)
+        try:
+            os.rename(tmp, out)
+        except OSError as e:
             if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        if held:
-            raise Interrupted(held[0], f"the new output was already complete in {shown(given)}")
+                os.rename(old, out)
+            _hand_over(tmp, out, lock, e, given)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    if held:
+        raise Interrupted(held[0], f"the new output was already complete in {shown(given)}")

@@ -18,37 +18,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"montage: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _model_args(p):
-    g = p.add_argument_group("model")
-    g.add_argument("--model", default="vgg16", help="'vgg16' (default) or a .keras/.h5 model file")
-    g.add_argument("--weights", default=None,
-                   help="vgg16: hed (default: trained, offline), imagenet (downloads), random, or a "
-                        "weights file; a model file: its own weights unless given")
-    g.add_argument("--seed", type=int, default=0, help="seed for --weights random, 0 .. 2**32-1 (default 0)")
-    g.add_argument("--unsafe", action="store_true",
-                   help="allow Lambda layers (arbitrary code) in a model file you trust")
-
-
-def _output_args(p, cmap, normalize, modes):
-    g = p.add_argument_group("output")
-    g.add_argument("--out", required=True, help="output folder (refused if not empty, unless --overwrite)")
-    g.add_argument("--overwrite", action="store_true", help="replace a non-empty --out once the new one is complete")
-    g.add_argument("--cell", type=int, default=None, help="pixels per cell side (default: see below)")
-    g.add_argument("--gap", type=int, default=1, help="pixels between cells (default 1)")
-    g.add_argument("--gap-color", default="white", help="gap colour: name, #rrggbb or r,g,b (default white)")
-    g.add_argument("--nan-color", default="magenta", help="colour of NaN values (default magenta)")
-    g.add_argument("--normalize", default=normalize, choices=modes, help=f"(default {normalize})")
-    g.add_argument("--clip", type=float, default=0.0, metavar="P",
-                   help="clip the P-th percentile at each end of each normalisation group")
-    g.add_argument("--cmap", default=cmap, help=f"any matplotlib colormap (default {cmap})")
-    g.add_argument("--tile-format", default="png", choices=("png", "webp", "jpeg"),
-                   help="Deep Zoom tile format (default png: lossless)")
-    g.add_argument("--tiff", action="store_true", help="also write a pyramidal tiled TIFF per image")
-    g.add_argument("--quiet", action="store_true", help="no progress bars or notes")
-
-
 def build_parser():
-    from .normalize import GRID_MODES
+    from .options import FeaturesOptions, FiltersOptions, ModelOptions, add_arguments
 
     parser = _Parser(prog="montage", description="Every filter and feature map of a CNN, at full "
                      "resolution, as zoomable Deep Zoom images with an offline viewer page.")
@@ -57,33 +28,15 @@ def build_parser():
     sub.required = True
 
     p = sub.add_parser("layers", help="list conv layers: kernel shape, output shape, parameters")
-    _model_args(p)
-
+    add_arguments(p, ModelOptions)
     p = sub.add_parser("filters", help="render every kernel of conv layers",
                        description="Row i = filter (output channel) i, column j = input channel j. "
                        "--cell defaults to 2 pixels per weight; the page zooms far past 1:1.")
-    p.add_argument("--layer", nargs="+", default=["block1_conv2"], metavar="NAME",
-                   help="conv layer name(s), or 'all' (default block1_conv2)")
-    p.add_argument("--rgb", action="store_true",
-                   help="layers with 3 input channels: one colour (R, G, B) kernel per filter")
-    p.add_argument("--no-png", dest="png", action="store_false", help="skip the flat PNG export")
-    p.add_argument("--png-cell", type=int, default=24, help="pixels per kernel side in the flat PNG (default 24)")
-    _model_args(p)
-    _output_args(p, "gray", "global", GRID_MODES)
-
+    add_arguments(p, FiltersOptions)
     p = sub.add_parser("features", help="render every channel of every layer for input images",
                        description="One atlas per image: each layer a block of its channels. "
                        "--cell defaults to the map's own size (1 pixel per activation).")
-    p.add_argument("--image", nargs="+", default=None, metavar="PATH",
-                   help="image files, folders or globs (default: a sample photograph)")
-    p.add_argument("--layer", nargs="+", default=None, metavar="NAME",
-                   help="layer names, or 'all' (conv and pooling); default: every conv layer")
-    p.add_argument("--batch-size", type=int, default=None, help="images per forward pass (default: by memory)")
-    p.add_argument("--size", type=int, default=None, help="input side in pixels (default: the model's, 224 for vgg16)")
-    p.add_argument("--skip-bad", action="store_true", help="render the good images, list the bad ones")
-    p.add_argument("--overlay", action="store_true", help="show the input image beside each atlas")
-    _model_args(p)
-    _output_args(p, "viridis", "channel", ("channel", "layer", "image"))
+    add_arguments(p, FeaturesOptions)
 
     p = sub.add_parser("serve", help="serve an output folder over HTTP (e.g. through an SSH tunnel)")
     p.add_argument("dir", help="a folder montage wrote")
@@ -93,37 +46,34 @@ def build_parser():
 
 
 def _version():
-    from . import __version__
+    from ._version import __version__
 
     return f"montage {__version__}"
 
 
 def _layers(args):
-    from .models import load_model, summary
+    from .graph import summary
+    from .models import load_model
+    from .options import ModelOptions, from_arguments
 
-    loaded = load_model(args.model, args.weights, args.seed, args.unsafe)
+    opts = from_arguments(ModelOptions, args)
+    loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe)
     print(f"{loaded.name}: {loaded.weights.get('source')} weights")
     print(summary(loaded))
 
 
 def _filters(args):
-    from .render import filters
+    from .options import FiltersOptions, from_arguments
+    from .render_filters import run
 
-    filters(args.model, args.layer, args.out, weights=args.weights, seed=args.seed, unsafe=args.unsafe,
-            cell=args.cell, gap=args.gap, gap_color=args.gap_color, nan_color=args.nan_color,
-            normalize=args.normalize, clip=args.clip, cmap=args.cmap, rgb=args.rgb,
-            tile_format=args.tile_format, tiff=args.tiff, png=args.png, png_cell=args.png_cell,
-            overwrite=args.overwrite, quiet=args.quiet)
+    run(from_arguments(FiltersOptions, args))
 
 
 def _features(args):
-    from .render import features
+    from .options import FeaturesOptions, from_arguments
+    from .render_features import run
 
-    features(args.model, args.image, args.out, layers=args.layer, weights=args.weights, seed=args.seed,
-             unsafe=args.unsafe, batch_size=args.batch_size, size=args.size, cell=args.cell, gap=args.gap,
-             gap_color=args.gap_color, nan_color=args.nan_color, normalize=args.normalize, clip=args.clip,
-             cmap=args.cmap, tile_format=args.tile_format, tiff=args.tiff, skip_bad=args.skip_bad,
-             overlay=args.overlay, overwrite=args.overwrite, quiet=args.quiet)
+    run(from_arguments(FeaturesOptions, args))
 
 
 def _serve(args):

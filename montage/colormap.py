@@ -2,8 +2,13 @@
 
 import numpy as np
 
-from ._kernels import EMPTY_ROW, GAP_ROW, LUT_ROWS, NAN_ROW
 from .errors import MontageError
+
+# A LUT has the colormap's 256 rows, then these special colours (the kernels know them by index).
+NAN_ROW = 256
+GAP_ROW = 257
+EMPTY_ROW = 258
+LUT_ROWS = 259
 
 
 def parse_color(value):

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ._output import shown
+from .paths import shown
 from .errors import MontageError
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
 MIN_SIDE = 32   # VGG16 halves its maps 5 times; a smaller picture shows nothing when blown up
+DEFAULT_SIZE = 224   # input side for models that take any size (VGG16's own)
 
 
 def sample_image():

@@ -44,6 +44,27 @@ class Grid:
         return asdict(self)
 
 
+# World pixels between the blocks (layers) of one plane.
+LAYER_GAP = 32
+
+
+def scale_at_most(cell, cell_h, cell_w):
+    """Pixel repeat that draws a cell at most ``cell`` pixels on its longer side (at least 1).
+
+    Filters' ``--cell``: a kernel is never drawn larger than asked.
+    """
+    return max(1, int(cell) // max(cell_h, cell_w))
+
+
+def scale_at_least(cell, cell_h, cell_w):
+    """Pixel repeat that draws a cell at least ``cell`` pixels on its longer side.
+
+    Feature maps' ``--cell`` and the flat PNG's ``--png-cell``: small maps are blown up
+    until they are legible.
+    """
+    return max(1, math.ceil(int(cell) / max(cell_h, cell_w)))
+
+
 def near_square(n):
     """(rows, cols) of the most square grid that holds ``n`` cells, ``cols >= rows``."""
     if n <= 0:

@@ -1,47 +1,22 @@
-"""Load a Keras model and its weights; list and read its conv layers.
-
-Keras (and with it TensorFlow) is imported lazily, inside the functions, so
-that ``montage --help`` and the tiling/writing stages stay light.
-"""
+"""Load a Keras model and its weights: built in, from a file, or as given."""
 
 import importlib.util
 import os
 import re
-import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._output import shown
+from .paths import shown
+from .backend import keras as _keras
 from .errors import MontageError
+from .graph import all_layers
+from .images import DEFAULT_SIZE
 
 BUILTIN = ("vgg16",)
 WEIGHT_SOURCES = ("hed", "imagenet", "random")
-
-
-def _keras():
-    if "keras" in sys.modules:
-        return sys.modules["keras"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # TensorFlow's C++ side logs before it reads TF_CPP_MIN_LOG_LEVEL ("oneDNN custom
-    # operations are on", "Could not find cuda drivers"): hide fd 2 during the import
-    # only. MONTAGE_DEBUG=1 shows it.
-    quiet = not os.environ.get("MONTAGE_DEBUG")
-    if quiet:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-    try:
-        import keras
-    finally:
-        if quiet:
-            os.dup2(saved, 2)
-            os.close(saved)
-            os.close(devnull)
-    return keras
 
 
 @dataclass
@@ -54,7 +29,6 @@ class Loaded:
     weights: dict
     input_order: str = "rgb"          # channel order of the first layer's input
     preprocess: str = "none"          # 'caffe' = BGR minus the ImageNet mean
-    extra: dict = field(default_factory=dict)
 
     def describe(self):
         return {"name": self.name, "source": self.source, "input_order": self.input_order,
@@ -172,14 +146,14 @@ def _load_file(path, unsafe):
 
 
 def _check_built(model, what):
-    if not getattr(model, "built", True) or any(not getattr(x, "built", True) for x in _all_layers(model)):
+    if not getattr(model, "built", True) or any(not getattr(x, "built", True) for x in all_layers(model)):
         raise MontageError(f"{what} is not built (a Sequential without an input shape), so it has no "
                            "weights yet: give it keras.Input((H, W, C)) as its first layer or call "
                            "model.build((None, H, W, C)), then save it again")
     return model
 
 
-def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=224):
+def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=DEFAULT_SIZE) -> Loaded:
     """Load a model by name or file.
 
     Parameters
@@ -228,86 +202,3 @@ def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=224):
         _load_weights_file(net, weights)
         info = {"source": "file", "file": str(Path(weights).resolve())}
     return Loaded(net, Path(name).stem, str(Path(name).resolve()), info, "rgb", "none")
-
-
-def _all_layers(model):
-    out = []
-    for layer in model.layers:
-        out.append(layer)
-        if hasattr(layer, "layers") and layer is not model:
-            out.extend(_all_layers(layer))
-    return out
-
-
-def is_conv(layer):
-    keras = _keras()
-    return isinstance(layer, keras.layers.Conv2D)
-
-
-def conv_layers(model):
-    """The model's 2-D convolution layers, in order (nested models included)."""
-    return [layer for layer in _all_layers(model) if is_conv(layer)]
-
-
-def find_layers(model, names, allow=is_conv, what="conv layers"):
-    """Layers by name; 'all' means every layer ``allow`` accepts. Unknown names list the choices."""
-    layers = _all_layers(model)
-    ok = [layer for layer in layers if allow(layer)]
-    if isinstance(names, str):
-        names = [names]
-    names = list(names)
-    if names == ["all"]:
-        if not ok:
-            raise MontageError(f"model {model.name!r} has no {what}")
-        return ok
-    by_name = {layer.name: layer for layer in layers}
-    choices = ", ".join(layer.name for layer in ok) or "(none)"
-    found = []
-    for n in names:
-        layer = by_name.get(n)
-        if layer is None:
-            raise MontageError(f"unknown layer {n!r}: the {what} are {choices}")
-        if not allow(layer):
-            raise MontageError(f"layer {n!r} is a {type(layer).__name__}, not one of the {what}: "
-                               f"choose from {choices}")
-        found.append(layer)
-    return found
-
-
-def kernel_of(layer):
-    """The layer's kernel as a float32 array (kh, kw, in_channels, filters)."""
-    return np.asarray(layer.get_weights()[0], dtype=np.float32)
-
-
-def output_shape(layer):
-    try:
-        return tuple(layer.output.shape)
-    except Exception:  # a layer never called in a graph has no symbolic output
-        return None
-
-
-def summary(model="vgg16", weights=None):
-    """The tutorial's table: conv layer, kernel shape, output shape, parameters.
-
-    ``model`` is anything :func:`load_model` takes (a name, a file, a Keras model).
-    """
-    model = load_model(model, weights).model
-    rows = [("layer", "kernel (h, w, in, out)", "output", "params")]
-    total = 0
-    for layer in conv_layers(model):
-        k = tuple(layer.kernel.shape)
-        params = int(layer.count_params())
-        total += params
-        rows.append((layer.name, str(k), str(output_shape(layer)), f"{params:,}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    kernels = sum(int(np.prod(layer.kernel.shape[2:])) for layer in conv_layers(model))
-    lines.append(f"{len(rows) - 1} conv layers, {kernels:,} kernels, {total:,} parameters")
-    return "\n".join(lines)
-
-
-def slug(name):
-    """A file-system-safe form of a layer name."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "layer"

@@ -13,8 +13,18 @@ import numpy as np
 
 from .errors import MontageError
 
-# name -> what a group is; 'symmetric' is the whole grid with 0 at the centre.
-GRID_MODES = ("global", "filter", "channel", "cell", "symmetric")
+# Mode -> the group of cells that shares one range ('grid', 'row', 'col', 'cell'), as the
+# manifest records it. 'symmetric' is the whole grid with 0 at the colormap's centre.
+GRID_MODES = {"global": "grid", "filter": "row", "channel": "col", "cell": "cell", "symmetric": "grid"}
+# Feature maps' modes (the CLI's words) -> the grid mode that draws them, a map being a cell:
+# 'channel' is each map alone, 'layer' all maps of a layer, 'image' all layers of an image
+# (one range, found over every layer first, then spread like 'global').
+FEATURE_MODES = {"channel": "cell", "layer": "global", "image": "global"}
+
+
+def const_index(mode):
+    """LUT row for a cell whose range is empty: the colormap's start, or its centre for 'symmetric'."""
+    return 128 if mode == "symmetric" else 0
 
 
 def _grouped(src, mode, cols):

@@ -24,7 +24,7 @@ def _vips():
 def as_image(canvas):
     """A libvips image that shares ``canvas``'s memory (no copy).
 
-    A (H, W, 4) canvas is RGB plus a padding byte (see ``montage.tile.allocate``): libvips
+    A (H, W, 4) canvas is RGB plus a padding byte (see ``montage.canvas.allocate``): libvips
     drops the fourth band as it streams, so the files are plain RGB.
     """
     if not (isinstance(canvas, np.ndarray) and canvas.dtype == np.uint8 and canvas.ndim == 3
@@ -107,6 +107,28 @@ def write_tiff(canvas, path, bar=None):
     with _progress(image, bar) as im:
         im.tiffsave(os.fspath(path), tile=True, pyramid=True, compression="deflate",
                     tile_width=256, tile_height=256, bigtiff=canvas.nbytes > 2**31)
+
+
+def write_block(canvas, base, tile_format="png", tiff=False, quiet=True):
+    """Write a canvas as a Deep Zoom image (and a TIFF), with a progress bar for large ones.
+
+    Returns
+    -------
+    dict
+        The DZI descriptor (see :func:`write_dzi`).
+    """
+    from .console import progress
+
+    big = canvas.shape[0] * canvas.shape[1] > 30_000_000   # a bar only where the write takes a while
+    bar = progress(100, f"writing {base.name}", "%", quiet) if big else None
+    try:
+        dzi = write_dzi(canvas, base, tile_format, bar=bar)
+        if tiff:
+            write_tiff(canvas, base.with_suffix(".tif"))
+    finally:
+        if bar is not None:
+            bar.close()
+    return dzi
 
 
 def write_png(canvas, path):

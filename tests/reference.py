@@ -20,7 +20,7 @@ def lut_index(values, lo, hi, const_index=0):
     return idx
 
 
-def tile_reference(src, rows, cols, scale, gap, lo, hi, lut, bands, const_index=0):
+def grid_reference(src, rows, cols, scale, gap, lo, hi, lut, bands, const_index=0):
     """The canvas of a grid, built cell by cell with np.kron."""
     if src.ndim == 3:
         src = src[..., None]

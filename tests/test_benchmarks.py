@@ -10,8 +10,8 @@ import numpy as np
 from benchmarks.baselines import numpy_tile
 from montage.colormap import colormap_lut, extended_lut
 from montage.layout import Grid
-from montage.render import _filter_cells
-from montage.tile import allocate, tile
+from montage.render_filters import filter_cells
+from montage.canvas import allocate, paint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ def test_numpy_baseline_draws_the_same_canvas():
     colors = colormap_lut("magma")
     want = numpy_tile(kernel, colors, 3, 2)
     grid = Grid(5, 6, 30, 3, 3, 3, 2)
-    got = tile(_filter_cells(kernel, "filters", "rgb"), grid, kernel.min(), kernel.max(),
+    got = paint(filter_cells(kernel, "filters", "rgb"), grid, kernel.min(), kernel.max(),
                extended_lut(colors, "magenta", "white", "white"), allocate(grid.height, grid.width, 3))
     np.testing.assert_array_equal(got[..., :3], want)
 

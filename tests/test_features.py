@@ -1,5 +1,7 @@
 """Feature maps: batched activations, pixel-exact atlases, many images, bad images."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from montage.cli import main
 from montage.colormap import colormap_lut, extended_lut
 from montage.images import read_rgb
 from montage.normalize import grid_ranges
-from reference import tile_reference
+from reference import grid_reference
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_atlas_is_pixel_exact(model, tmp_path, normalize):
             lo, hi = np.full(g["n"], ilo), np.full(g["n"], ihi)
         else:
             lo, hi, _, _ = grid_ranges(a, "cell" if normalize == "channel" else "global", g["cols"])
-        want = tile_reference(a, g["rows"], g["cols"], g["scale"], g["gap"], lo, hi, lut, 3)
+        want = grid_reference(a, g["rows"], g["cols"], g["scale"], g["gap"], lo, hi, lut, 3)
         got = atlas[b["y"]:b["y"] + want.shape[0], b["x"]:b["x"] + want.shape[1]]
         # float32 activations may differ in the last bit between batched and single runs
         mismatch = np.mean(np.any(got != want, axis=-1))
@@ -90,7 +92,7 @@ def test_many_images_give_one_view_each_and_skip_bad(model_file, tmp_path, capsy
     assert not out.exists()
     assert main(["features", "--model", model_file, "--image", str(folder), "--out", str(out),
                  "--size", "32", "--batch-size", "3", "--skip-bad", "--quiet"]) == 0
-    m = montage.render.json.loads((out / "manifest.json").read_text())
+    m = json.loads((out / "manifest.json").read_text())
     assert [v["name"].split("/")[-1] for v in m["views"]] == [f"img{i:02d}.png" for i in range(4)]
     assert len(m["skipped"]) == 1 and m["skipped"][0]["path"].endswith("broken.jpg")
     assert len(list((out / "images").glob("*.dzi"))) == 4

@@ -8,7 +8,7 @@ from helpers import read_dzi_level, small_model
 from montage.colormap import colormap_lut, extended_lut
 from montage.layout import Grid, locate
 from montage.normalize import grid_ranges
-from reference import tile_reference
+from reference import grid_reference
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def _expected(kernel, mode, cmap, gap, scale, clip=0.0, bands=3):
     src = kernel.transpose(0, 1, 3, 2).reshape(kh, kw, cout * cin, 1)
     lo, hi, _, _ = grid_ranges(src, mode, cin, clip)
     lut = extended_lut(colormap_lut(cmap), "magenta", "white", "white")
-    return tile_reference(src, cout, cin, scale, gap, lo, hi, lut, bands,
+    return grid_reference(src, cout, cin, scale, gap, lo, hi, lut, bands,
                           const_index=128 if mode == "symmetric" else 0)
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from helpers import small_model
 from montage.errors import MontageError
-from montage.models import conv_layers, find_layers, load_model, summary
+from montage.graph import conv_layers, find_layers, summary
+from montage.models import load_model
 
 
 def test_summary_lists_conv_layers_like_the_tutorial():

@@ -1,5 +1,6 @@
 """The page in a real browser: Debian's Chromium, driven headless by Playwright."""
 
+import json
 import shutil
 
 import numpy as np
@@ -290,7 +291,7 @@ def test_malicious_layer_name_is_shown_as_text(browser, tmp_path):
     page.goto((out / "index.html").as_uri())
     page.wait_for_function("window.montage && window.montage.ready")
     assert page.inner_text("#blocks button").startswith(evil)
-    block = montage.render.json.loads((out / "manifest.json").read_text())["views"][0]["blocks"][0]
+    block = json.loads((out / "manifest.json").read_text())["views"][0]["blocks"][0]
     zoom_to_block(page, block)
     hover(page, block, 0)
     page.wait_for_function("() => document.getElementById('readout').dataset.filter === '0'")

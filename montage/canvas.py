@@ -1,10 +1,14 @@
-"""Validate, allocate, dispatch: the Python side of the tiling kernels."""
+"""Canvases: allocate them within memory, and paint grids of cells into them.
+
+The Python side of the numba kernels: validate, then dispatch.
+"""
 
 import os
 
 import numpy as np
 
 from . import _kernels
+from .colormap import LUT_ROWS
 from .errors import MontageError
 from .normalize import inverse_span
 
@@ -74,8 +78,8 @@ def _packed(lut, bands):
     return packed, np.ascontiguousarray(per_band)
 
 
-def tile(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0):
-    """Normalise, colour-map and tile cells into ``out`` in place.
+def paint(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0):
+    """Normalise, colour-map and paint cells into ``out`` in place.
 
     Parameters
     ----------
@@ -116,8 +120,8 @@ def tile(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0):
     bands = 1 if out.shape[2] == 1 else 3
     if samples not in (1, 3) or (samples == 3 and bands == 1):
         raise ValueError(f"{samples} samples per pixel cannot fill a {bands}-band canvas")
-    if lut.shape != (_kernels.LUT_ROWS, 3) or lut.dtype != np.uint8:
-        raise ValueError(f"lut must be ({_kernels.LUT_ROWS}, 3) uint8")
+    if lut.shape != (LUT_ROWS, 3) or lut.dtype != np.uint8:
+        raise ValueError(f"lut must be ({LUT_ROWS}, 3) uint8")
     oy, ox = (int(v) for v in origin)
     if oy < 0 or ox < 0 or oy + grid.height > out.shape[0] or ox + grid.width > out.shape[1]:
         raise ValueError(f"grid of {grid.height} x {grid.width} at {origin} leaves canvas {out.shape}")
@@ -130,5 +134,5 @@ def tile(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0):
         pixels = out[:, :, 0] if bands == 1 else out.view("<u4")[:, :, 0]
         idx = np.empty((samples, h, n, w), np.uint16)
         _kernels.lut_indices(src, lo, inv, int(const_index), idx)
-        _kernels.tile_grid(idx, lutp, lut3, pixels, oy, ox, grid.rows, grid.cols, grid.scale, grid.gap)
+        _kernels.paint_grid(idx, lutp, lut3, pixels, oy, ox, grid.rows, grid.cols, grid.scale, grid.gap)
     return out

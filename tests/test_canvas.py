@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
+from montage.canvas import allocate, paint
 from montage.colormap import colormap_lut, extended_lut, identity_lut
 from montage.layout import Grid, locate, near_square
 from montage.normalize import grid_ranges
-from montage.tile import allocate, tile
-from reference import lut_index, tile_reference
+from reference import lut_index, grid_reference
 
 LUT = extended_lut(colormap_lut("viridis"), "magenta", "white", "black")
 
@@ -16,7 +16,7 @@ def _render(src, rows, cols, scale, gap, lo, hi, lut, bands, const_index=0):
     h, w, n = src.shape[:3]
     grid = Grid(rows, cols, n, h, w, scale, gap)
     out = allocate(grid.height, grid.width, bands, (1, 2, 3))
-    tile(src, grid, lo, hi, lut, out, const_index=const_index)
+    paint(src, grid, lo, hi, lut, out, const_index=const_index)
     if bands == 3:
         assert (out[..., 3] == 255).all()   # the padding byte
     return out[..., :bands]
@@ -35,7 +35,7 @@ def test_grid_matches_reference(h, w, n, rows, cols, scale, gap):
     lo = rng.normal(size=n) - 1.0
     hi = lo + rng.uniform(0.1, 3.0, size=n)
     got = _render(src, rows, cols, scale, gap, lo, hi, LUT, 3)
-    want = tile_reference(src, rows, cols, scale, gap, lo, hi, LUT, 3)
+    want = grid_reference(src, rows, cols, scale, gap, lo, hi, LUT, 3)
     np.testing.assert_array_equal(got, want)
 
 
@@ -49,7 +49,7 @@ def test_nan_inf_and_constant_cells():
     lo, hi, _, _ = grid_ranges(src[..., None], "cell", cols=3)
     assert lo[3] == hi[3] == np.float32(0.25)
     got = _render(src, 2, 3, 2, 1, lo, hi, LUT, 3, const_index=17)
-    want = tile_reference(src, 2, 3, 2, 1, lo, hi, LUT, 3, const_index=17)
+    want = grid_reference(src, 2, 3, 2, 1, lo, hi, LUT, 3, const_index=17)
     np.testing.assert_array_equal(got, want)
     assert (got[0:2, 0:2] == LUT[256]).all()            # NaN colour
     assert (got[2:4, 7 + 2:7 + 4] == LUT[255]).all()  # +inf: top of the map (cell 1 starts at x=7)
@@ -61,7 +61,7 @@ def test_all_nan_cell_and_degenerate_range():
     src[:, :, 1] = np.array([[1e-30, 2e-30], [3e-30, 1e30]], np.float32)
     lo, hi = np.array([0.0, 0.0]), np.array([0.0, 1e-320])  # denormal span overflows 256/span
     got = _render(src, 1, 2, 1, 1, lo, hi, LUT, 3)
-    want = tile_reference(src, 1, 2, 1, 1, lo, hi, LUT, 3)
+    want = grid_reference(src, 1, 2, 1, 1, lo, hi, LUT, 3)
     np.testing.assert_array_equal(got, want)
 
 
@@ -72,7 +72,7 @@ def test_rgb_cells_use_one_value_per_band():
     lut = extended_lut(identity_lut(), "magenta", "black", "gray")
     lo, hi = np.full(5, -1.5), np.full(5, 1.5)
     got = _render(src, 2, 3, 3, 1, lo, hi, lut, 3)
-    want = tile_reference(src, 2, 3, 3, 1, lo, hi, lut, 3)
+    want = grid_reference(src, 2, 3, 3, 1, lo, hi, lut, 3)
     np.testing.assert_array_equal(got, want)
     # band b of a pixel is the index of sample b, as the identity LUT promises
     np.testing.assert_array_equal(got[0, 0], lut_index(src[0, 0, 0], -1.5, 1.5))
@@ -84,37 +84,37 @@ def test_single_band_canvas():
     gray = extended_lut(colormap_lut("gray"), "gray", "white", "black")
     lo, hi, _, _ = grid_ranges(src[..., None], "global", cols=2)
     got = _render(src, 2, 2, 4, 1, lo, hi, gray, 1)
-    want = tile_reference(src, 2, 2, 4, 1, lo, hi, gray, 1)
+    want = grid_reference(src, 2, 2, 4, 1, lo, hi, gray, 1)
     np.testing.assert_array_equal(got, want)
 
 
-def test_tile_at_origin_leaves_the_rest_untouched():
+def test_paint_at_origin_leaves_the_rest_untouched():
     rng = np.random.default_rng(4)
     src = rng.normal(size=(2, 3, 5)).astype(np.float32)
     grid = Grid(2, 3, 5, 2, 3, 2, 1)
     canvas = allocate(grid.height + 10, grid.width + 7, 3, (9, 9, 9))
-    tile(src, grid, -1.0, 1.0, LUT, canvas, origin=(4, 3))
+    paint(src, grid, -1.0, 1.0, LUT, canvas, origin=(4, 3))
     out = canvas[..., :3]
-    want = tile_reference(src, 2, 3, 2, 1, np.full(5, -1.0), np.full(5, 1.0), LUT, 3)
+    want = grid_reference(src, 2, 3, 2, 1, np.full(5, -1.0), np.full(5, 1.0), LUT, 3)
     np.testing.assert_array_equal(out[4:4 + grid.height, 3:3 + grid.width], want)
     mask = np.ones(out.shape[:2], bool)
     mask[4:4 + grid.height, 3:3 + grid.width] = False
     assert (out[mask] == 9).all()
 
 
-def test_tile_rejects_bad_arguments():
+def test_paint_rejects_bad_arguments():
     grid = Grid(1, 2, 2, 3, 3, 1, 1)
     src = np.ones((3, 3, 2), np.float32)
     with pytest.raises(ValueError, match="does not match"):
-        tile(np.ones((3, 3, 3), np.float32), grid, 0, 1, LUT, np.zeros((3, 7, 3), np.uint8))
+        paint(np.ones((3, 3, 3), np.float32), grid, 0, 1, LUT, np.zeros((3, 7, 3), np.uint8))
     with pytest.raises(ValueError, match="leaves canvas"):
-        tile(src, grid, 0, 1, LUT, np.zeros((3, 6, 4), np.uint8))
+        paint(src, grid, 0, 1, LUT, np.zeros((3, 6, 4), np.uint8))
     with pytest.raises(ValueError, match="C-contiguous"):
-        tile(src, grid, 0, 1, LUT, np.zeros((3, 7, 4), np.float32))
+        paint(src, grid, 0, 1, LUT, np.zeros((3, 7, 4), np.float32))
     with pytest.raises(ValueError, match="C-contiguous"):
-        tile(src, grid, 0, 1, LUT, np.zeros((3, 7, 3), np.uint8))
+        paint(src, grid, 0, 1, LUT, np.zeros((3, 7, 3), np.uint8))
     with pytest.raises(ValueError, match="cannot fill"):
-        tile(np.ones((3, 3, 2, 3), np.float32), grid, 0, 1, LUT, np.zeros((3, 7, 1), np.uint8))
+        paint(np.ones((3, 3, 2, 3), np.float32), grid, 0, 1, LUT, np.zeros((3, 7, 1), np.uint8))
 
 
 def test_locate_inverts_the_layout():

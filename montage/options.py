@@ -1,0 +1,181 @@
+"""Every option of the command line and the Python API, in one place.
+
+Each option is a field of a frozen dataclass with its default, its help text and
+how the command line spells it. The CLI builds its parser from these fields and
+the API functions take them as keywords (their signatures and docstrings come from
+here too), so adding an option is one field here plus its use. Checks that need
+no heavy import run when an options object is made, before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+from .errors import MontageError
+from .images import DEFAULT_SIZE, MIN_SIDE
+from .normalize import FEATURE_MODES, GRID_MODES
+from .write import TILE_FORMATS
+
+
+def option(default, help, *, flag=None, group=None, doc=None, **cli):
+    """A dataclass field with its help text, command-line flag and ``add_argument`` keywords.
+
+    ``doc`` is the API's wording where the flag's help would read wrong (``--no-png``).
+    """
+    return field(default=default, metadata={"help": help, "flag": flag, "group": group, "doc": doc,
+                                            "cli": cli})
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which model, with which weights (every command)."""
+
+    model: Any = option("vgg16", "'vgg16' (default) or a .keras/.h5 model file (API: also a keras.Model)",
+                        group="model")
+    weights: str | None = option(
+        None, "vgg16: hed (default: trained, offline), imagenet (downloads), random, or a weights file; "
+        "a model file: its own weights unless given", group="model")
+    seed: int = option(0, "seed for --weights random, 0 .. 2**32-1 (default 0)", group="model", type=int)
+    unsafe: bool = option(False, "allow Lambda layers (arbitrary code) in a model file you trust",
+                          group="model", action="store_true")
+
+    def __post_init__(self):
+        seed = self.seed
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise MontageError(f"--seed {seed} is out of range: give a whole number from 0 to {2**32 - 1}")
+
+
+@dataclass(frozen=True)
+class OutputOptions(ModelOptions):
+    """Where and how a product is drawn and written (filters and features)."""
+
+    out: Any = option(None, "output folder (refused if not empty, unless --overwrite)", group="output",
+                      required=True)
+    overwrite: bool = option(False, "replace --out, a folder montage wrote, once the new one is complete",
+                             group="output", action="store_true")
+    cell: int | None = option(None, "pixels per cell side (default: see above)", group="output", type=int)
+    gap: int = option(1, "pixels between cells (default 1)", group="output", type=int)
+    gap_color: Any = option("white", "gap colour: name, #rrggbb or r,g,b (default white)", group="output")
+    nan_color: Any = option("magenta", "colour of NaN values (default magenta)", group="output")
+    normalize: str = option("global", "(default %(default)s)", group="output", choices=tuple(GRID_MODES))
+    clip: float = option(0.0, "clip the P-th percentile at each end of each normalisation group",
+                         group="output", type=float, metavar="P")
+    cmap: str = option("gray", "any matplotlib colormap (default %(default)s)", group="output")
+    tile_format: str = option("png", "Deep Zoom tile format (default png: lossless)", group="output",
+                              choices=tuple(TILE_FORMATS))
+    tiff: bool = option(False, "also write a pyramidal tiled TIFF per image", group="output",
+                        action="store_true")
+    quiet: bool = option(False, "no progress bars or notes", group="output", action="store_true")
+
+    modes = GRID_MODES   # the normalisation modes this product takes
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.tile_format not in TILE_FORMATS:
+            raise MontageError(f"unknown tile format {self.tile_format!r}: choose one of "
+                               f"{', '.join(TILE_FORMATS)}")
+        if self.cell is not None and int(self.cell) < 1:
+            raise MontageError(f"--cell {self.cell} must be at least 1 pixel")
+        if self.normalize not in self.modes:
+            raise MontageError(f"unknown normalisation {self.normalize!r}: choose one of {', '.join(self.modes)}")
+        if not 0 <= float(self.clip) < 50:
+            raise MontageError(f"--clip {self.clip} is out of range: give a percentile in [0, 50)")
+        if int(self.gap) < 0:
+            raise MontageError(f"--gap {self.gap} must be 0 or more pixels")
+
+
+@dataclass(frozen=True)
+class FiltersOptions(OutputOptions):
+    """``montage filters``: every kernel of conv layers."""
+
+    layers: Any = option("block1_conv2", "conv layer name(s), or 'all' (default block1_conv2)",
+                         flag="--layer", nargs="+", metavar="NAME")
+    rgb: bool = option(False, "layers with 3 input channels: one colour (R, G, B) kernel per filter",
+                       action="store_true")
+    png: bool = option(True, "skip the flat PNG export", flag="--no-png", action="store_false",
+                       doc="write a flat PNG per layer where it is under 16 megapixels")
+    png_cell: int = option(24, "pixels per kernel side in the flat PNG (default 24)", type=int)
+    out: Any = option("montage-filters", OutputOptions.__dataclass_fields__["out"].metadata["help"],
+                      group="output", required=True)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if int(self.png_cell) < 1:
+            raise MontageError(f"--png-cell {self.png_cell} must be at least 1 pixel")
+
+
+@dataclass(frozen=True)
+class FeaturesOptions(OutputOptions):
+    """``montage features``: every channel of every chosen layer, for each image."""
+
+    images: Any = option(None, "image files, folders or globs (default: a sample photograph)",
+                         flag="--image", nargs="+", metavar="PATH")
+    layers: Any = option(None, "layer names, or 'all' (conv and pooling); default: every conv layer",
+                         flag="--layer", nargs="+", metavar="NAME")
+    batch_size: int | None = option(None, "images per forward pass (default: by memory)", type=int)
+    size: int | None = option(None, f"input side in pixels for a model that takes any size (default {DEFAULT_SIZE})",
+                              type=int)
+    skip_bad: bool = option(False, "render the good images, list the bad ones", action="store_true")
+    overlay: bool = option(False, "show the input image beside each atlas", action="store_true")
+    out: Any = option("montage-features", OutputOptions.__dataclass_fields__["out"].metadata["help"],
+                      group="output", required=True)
+    normalize: str = option("channel", "(default %(default)s)", group="output", choices=tuple(FEATURE_MODES))
+    cmap: str = option("viridis", "any matplotlib colormap (default %(default)s)", group="output")
+
+    modes = FEATURE_MODES
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.batch_size is not None and int(self.batch_size) < 1:
+            raise MontageError(f"--batch-size {self.batch_size} must be at least 1")
+        if self.size is not None and int(self.size) < MIN_SIDE:
+            raise MontageError(f"--size {self.size} is too small: the model needs at least {MIN_SIDE}")
+
+
+def add_arguments(parser, cls):
+    """Add ``cls``'s options to an argparse parser: its own first, then the model and output groups."""
+    groups = {}
+    own = [f for f in fields(cls) if not f.metadata.get("group")]
+    grouped = [f for f in fields(cls) if f.metadata.get("group")]
+    for f in own + grouped:
+        md = f.metadata
+        where = parser
+        if md["group"]:
+            if md["group"] not in groups:
+                groups[md["group"]] = parser.add_argument_group(md["group"])
+            where = groups[md["group"]]
+        kw = dict(md["cli"])
+        if kw.get("action") not in ("store_true", "store_false"):
+            kw.setdefault("default", list(f.default) if isinstance(f.default, tuple) else f.default)
+            if kw.get("nargs") and isinstance(f.default, str):
+                kw["default"] = [f.default]
+        where.add_argument(md["flag"] or "--" + f.name.replace("_", "-"), dest=f.name, help=md["help"], **kw)
+
+
+def from_arguments(cls, args: argparse.Namespace):
+    """The options object for parsed command-line ``args``."""
+    return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+
+
+def api(cls, positional):
+    """Give an API function ``fn(*positional, **options)`` the signature and docs of ``cls``."""
+    def wrap(fn):
+        by_name = {f.name: f for f in fields(cls)}
+        order = list(positional) + [n for n in by_name if n not in positional]
+        params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD if n in positional
+                                    else inspect.Parameter.KEYWORD_ONLY,
+                                    default=by_name[n].default if by_name[n].default is not MISSING
+                                    else inspect.Parameter.empty, annotation=by_name[n].type)
+                  for n in order]
+        fn.__signature__ = inspect.signature(fn).replace(parameters=params)
+        lines = ["", "    Options", "    -------"]
+        for n in order:
+            f = by_name[n]
+            lines += [f"    {n} : {f.type}, default {f.default!r}",
+                      "        " + (f.metadata["doc"] or f.metadata["help"]).replace("%(default)s", str(f.default))]
+        fn.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + "\n".join(lines) + "\n"
+        return fn
+    return wrap

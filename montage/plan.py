@@ -1,0 +1,161 @@
+"""Plan a forward pass before any image is read: input size, map shapes, memory, batch size."""
+
+from dataclasses import dataclass
+
+from .backend import keras
+from .errors import MontageError
+from .extract import extractor, predict, runnable_names
+from .graph import all_layers, feature_layers
+from .images import DEFAULT_SIZE
+
+
+@dataclass
+class Forward:
+    """A ready forward pass: chosen layers, their map shapes and the batch size.
+
+    Attributes
+    ----------
+    loaded : montage.models.Loaded
+    layers : list of keras layers
+    names : list of str, the layers' names (kept: :meth:`run` may rename layers while it runs)
+    input_shape : (height, width, channels) fed to the model
+    shapes : list of (H, W, C), one per layer, as the model computes them
+    batch_size : int
+    """
+
+    loaded: object
+    layers: list
+    names: list
+    input_shape: tuple
+    shapes: list
+    batch_size: int
+
+    def run(self, paths):
+        """Yield ``(batch, outputs)``: a :class:`montage.images.Batch` and one float32
+        array (n, H, W, C) per layer, from one forward pass per batch."""
+        from . import images as imgs
+
+        h, w, c = self.input_shape
+        ext = extractor(self.loaded.model, self.layers)
+        with runnable_names(self.loaded.model):
+            for batch in imgs.batches(paths, (h, w), self.batch_size, self.loaded.preprocess, c):
+                yield batch, predict(ext, batch.x)
+
+
+def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=lambda msg: None):
+    """Check a forward pass before any image is read: input size, map shapes, memory.
+
+    Parameters
+    ----------
+    loaded : montage.models.Loaded
+    names : list of str, optional
+        Layer names ('all' adds pooling layers); default every conv layer.
+    size : int, optional
+        Input side for a model that takes any size (default 224); a model with a fixed
+        size keeps it (``note`` says so when ``size`` differs).
+    batch_size : int, optional
+        Images per batch; default (or when it would not fit) sized to ``budget``.
+    budget : int, optional
+        Bytes the forward pass may use (default half the available memory).
+    note : callable
+        Takes one-line messages for the user.
+
+    Returns
+    -------
+    Forward
+    """
+    from .canvas import available_memory
+
+    model = loaded.model
+    h, w, c = input_geometry(model)
+    if h is None or w is None:
+        side = int(size) if size else DEFAULT_SIZE
+        h, w = h or side, w or side
+    elif size is not None and (int(size), int(size)) != (h, w):
+        note(f"the model takes {w} x {h} images: --size {size} is not used")
+    if c not in (1, 3, 4):
+        raise MontageError(f"model {model.name!r} takes {c}-channel input: montage can feed images of "
+                           "1 (grey), 3 (RGB) or 4 (RGBA) channels")
+    chosen = feature_layers(model, names)
+    with runnable_names(model):
+        try:
+            shapes = map_shapes(model, chosen, h, w, c)
+            per_image = forward_bytes(model, chosen, h, w, c)
+        except MontageError:
+            raise
+        except Exception as e:
+            raise MontageError(f"model {model.name!r} cannot take {w} x {h} images "
+                               f"({type(e).__name__}): give another --size") from None
+    for layer, shape in zip(chosen, shapes):
+        if len(shape) != 3 or 0 in shape:
+            raise MontageError(f"layer {layer.name!r} outputs shape {shape}, not (height, width, channels) "
+                               "maps, at this input size: choose another layer or a larger --size")
+    budget = available_memory() // 2 if budget is None else budget
+    bs, shrunk = default_batch_size(per_image, budget, batch_size)
+    if shrunk:
+        note(f"--batch-size {batch_size} would need {batch_size * per_image / 1e9:.1f} GB for the forward "
+             f"pass: using batches of {bs}")
+    return Forward(loaded, chosen, [layer.name for layer in chosen], (h, w, c), shapes, bs)
+
+
+def input_geometry(model):
+    """(height, width, channels) of the model's image input; None for a free size.
+
+    Raises MontageError for a model without a known 4-D input (an unbuilt Sequential).
+    """
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError):
+        shape = None
+    if isinstance(shape, list) and len(shape) == 1:
+        shape = shape[0]
+    if not isinstance(shape, tuple):
+        raise MontageError(f"model {model.name!r} has no input shape (an unbuilt Sequential, or several "
+                           "inputs): start it with keras.Input((H, W, C)), or call model.build((None, H, W, C)) "
+                           "before saving it")
+    if len(shape) != 4 or shape[3] is None:
+        raise MontageError(f"model {model.name!r} takes input of shape {shape}, not images (H, W, channels)")
+    return shape[1], shape[2], int(shape[3])
+
+
+def map_shapes(model, layers, height, width, channels):
+    """(H, W, C) of each layer's output for one (height, width, channels) input, as Keras computes them."""
+    k = keras()
+    probe = k.Model(model.inputs, [layer.output for layer in layers])
+    specs = probe.compute_output_spec(k.KerasTensor((1, height, width, channels)))
+    if not isinstance(specs, (list, tuple)):
+        specs = [specs]
+    return [tuple(int(d) for d in s.shape[1:]) for s in specs]
+
+
+def forward_bytes(model, chosen, height, width, channels):
+    """Memory one image needs in the forward pass: the chosen outputs twice (the framework's
+    and the host copy) plus the two largest maps of the whole model, alive together."""
+    all4d = [layer for layer in all_layers(model) if _rank(layer) == 4]
+    sizes = [4 * h * w * c for h, w, c in map_shapes(model, all4d, height, width, channels)]
+    mine = [4 * h * w * c for h, w, c in map_shapes(model, chosen, height, width, channels)]
+    return 2 * sum(mine) + sum(sorted(sizes)[-2:]) + 4 * height * width * channels
+
+
+def _rank(layer):
+    try:
+        return len(layer.output.shape)
+    except Exception:   # a layer never called in a graph
+        return None
+
+
+def default_batch_size(per_image, budget_bytes, asked=None):
+    """Images per batch that fit ``budget_bytes``: ``asked`` if it fits, else at most 32.
+
+    Returns
+    -------
+    (batch size, whether ``asked`` was too large)
+    """
+    fits = int(budget_bytes // max(1, per_image))
+    if fits < 1:
+        raise MontageError(f"the forward pass needs about {per_image / 1e9:.1f} GB per image but only "
+                           f"{budget_bytes / 1e9:.1f} GB of memory can be spared: use a smaller --size "
+                           "or fewer layers (--layer)")
+    if asked:
+        return min(int(asked), fits), int(asked) > fits
+    return min(32, fits), False

@@ -1,0 +1,207 @@
+"""Feature maps: every channel of every chosen layer, one atlas (Deep Zoom image) per input image."""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._output import check_out, input_paths, staged
+from .canvas import allocate, check_fits, clear, paint
+from .console import note, progress
+from .errors import MontageError
+from .layout import LAYER_GAP, Grid, near_square, scale_at_least, shelf_pack
+from .manifest import finish, header, norm_entry
+from .normalize import FEATURE_MODES, GRID_MODES, grid_ranges, group_range
+from .options import FeaturesOptions, api
+from .paths import shown
+from .style import Style
+from .write import dzi_descriptor, write_block
+
+
+class AtlasWriter:
+    """Write atlases on one background thread while the next batch runs through the model.
+
+    A context manager: leaving it waits for every queued write (and raises the first
+    error). At most ``depth`` canvases wait, so memory stays flat however many images
+    there are; libvips and the model both release the GIL, so the two really overlap.
+    Written canvases are reused: no fresh allocation (and page faults) per image.
+    """
+
+    def __init__(self, depth=2):
+        self.depth, self.pending, self.free = depth, [], []
+
+    def __enter__(self):
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="montage-write")
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            while self.pending and exc[0] is None:
+                self._retire(self.pending.pop(0))
+        finally:
+            self.pool.shutdown(wait=True)
+            self.pending, self.free = [], []
+
+    def canvas(self, height, width, bands, fill):
+        """A canvas filled with ``fill``: a written one reused, or a new one."""
+        for i, c in enumerate(self.free):
+            if c.shape[:2] == (height, width) and c.shape[2] == (1 if bands == 1 else 4):
+                return clear(self.free.pop(i), fill)
+        return allocate(height, width, bands, fill)
+
+    def submit(self, fn, canvas, *args):
+        """Queue ``fn(canvas, *args)``; ``canvas`` is reused once it has run."""
+        while len(self.pending) >= self.depth:
+            self._retire(self.pending.pop(0))
+        self.pending.append((self.pool.submit(fn, canvas, *args), canvas))
+
+    def _retire(self, item):
+        future, canvas = item
+        future.result()
+        self.free.append(canvas)
+
+
+@dataclass(frozen=True)
+class Atlas:
+    """Where everything sits in one image's atlas (the same for every image of a run).
+
+    ``grids[i]`` holds layer ``i``'s channels at ``origins[i]`` (y, x); the input image
+    sits at ``input_origin`` (or is not shown: None); the atlas is ``world`` (height, width).
+    """
+
+    names: list
+    grids: list
+    origins: list
+    input_origin: tuple | None
+    world: tuple
+
+    @classmethod
+    def layout(cls, names, shapes, cell, gap, overlay=None):
+        """Near-square grids of each layer's (H, W, C) maps, packed with ``overlay`` (height, width)."""
+        grids = []
+        for h, w, c in shapes:
+            rows, cols = near_square(c)
+            grids.append(Grid(rows, cols, c, h, w, scale_at_least(cell, h, w) if cell else 1, gap))
+        sizes = ([tuple(overlay)] if overlay else []) + [(g.height, g.width) for g in grids]
+        origins, world = shelf_pack(sizes, LAYER_GAP)
+        if overlay:
+            return cls(names, grids, origins[1:], origins[0], world)
+        return cls(names, grids, origins, None, world)
+
+
+def _ranges(acts, mode, grids, clip):
+    """Per layer (lo, hi) per map and the group ranges for the manifest, under a feature mode."""
+    if mode == "image":   # one range over every layer; paint() spreads a scalar over all cells
+        ilo, ihi = group_range(np.concatenate([a.ravel() for a in acts])[None, :], clip)
+        return [(ilo[0], ihi[0], ilo, ihi) for _ in acts]
+    return [grid_ranges(a, FEATURE_MODES[mode], g.cols, clip) for a, g in zip(acts, grids)]
+
+
+def draw_atlas(outs, j, rgb, atlas, style, writer, base, opts):
+    """Paint image ``j`` of a batch into its atlas, queue the write, return its view entry."""
+    wh, ww = atlas.world
+    acts = [o[j][..., None] for o in outs]     # (H, W, C, 1) views, no copies
+    lut, bands = style.lut_for(acts)
+    canvas = writer.canvas(wh, ww, bands, style.gap_rgb)
+    if rgb is not None:
+        y, x = atlas.input_origin
+        if bands == 3:
+            canvas[y:y + rgb.shape[0], x:x + rgb.shape[1], :3] = rgb
+        else:
+            canvas[y:y + rgb.shape[0], x:x + rgb.shape[1], 0] = rgb.mean(-1)
+    group = GRID_MODES[FEATURE_MODES[style.normalize]]
+    blocks = []
+    for name, a, g, (y, x), (lo, hi, glo, ghi) in zip(atlas.names, acts, atlas.grids, atlas.origins,
+                                                      _ranges(acts, style.normalize, atlas.grids, style.clip)):
+        paint(a, g, lo, hi, lut, canvas, origin=(y, x))
+        blocks.append({"layer": name, "kind": "features", "map_shape": list(a.shape[:3]),
+                       "grid": g.to_dict(), "x": x, "y": y,
+                       "normalize": norm_entry(style.normalize, style.clip, glo, ghi, group)})
+    rel = f"images/{base.name}"
+    writer.submit(write_block, canvas, base, opts.tile_format, opts.tiff, True)
+    dzi = dzi_descriptor(f"{rel}_files/", ww, wh, opts.tile_format)
+    view = {"world": [ww, wh], "tiles": [{"dzi": dzi, "x": 0, "y": 0, "path": f"{rel}.dzi"}],
+            "blocks": blocks}
+    if rgb is not None:
+        view["input"] = {"x": atlas.input_origin[1], "y": atlas.input_origin[0], "size": int(rgb.shape[0])}
+    return view
+
+
+def _good_images(paths, opts):
+    """(good, bad) of ``paths``, each image decoded once; bad ones stop the run unless ``skip_bad``."""
+    from .images import check
+
+    with progress(len(paths), "checking images", "img", opts.quiet or len(paths) < 50) as checking:
+        good, bad = check(paths, checking)
+    if bad and not opts.skip_bad:
+        more = f" ({len(bad)} of {len(paths)} images are bad)" if len(bad) > 1 else ""
+        raise MontageError(f"{shown(bad[0][0])}: {bad[0][1]}{more}; nothing was written: fix or remove it, "
+                           "or pass --skip-bad to render the others")
+    if not good:
+        raise MontageError(f"none of the {len(paths)} images can be read: {shown(bad[0][0])}: {bad[0][1]}")
+    for p, why in bad:
+        note(f"skipping {shown(p)}: {why}", opts.quiet)
+    return good, bad
+
+
+def run(opts: FeaturesOptions) -> dict:
+    """Run :func:`features` for an options object; returns the manifest."""
+    from .backend import device
+    from .images import DEFAULT_SIZE, find_images
+    from .graph import slug
+    from .models import load_model
+    from .plan import prepare
+
+    t0 = time.perf_counter()
+    style = Style(opts)
+    paths = find_images(opts.images)
+    specs = [opts.images] if isinstance(opts.images, (str, os.PathLike)) else list(opts.images or [])
+    inputs = input_paths(opts.model, opts.weights, paths + specs)
+    check_out(opts.out, opts.overwrite, inputs)
+    good, bad = _good_images(paths, opts)
+    loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size or DEFAULT_SIZE)
+    fwd = prepare(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet))
+    ih, iw, _ = fwd.input_shape
+    atlas = Atlas.layout(fwd.names, fwd.shapes, opts.cell, style.gap, (ih, iw) if opts.overlay else None)
+    check_fits(*atlas.world, 3, "atlas of one image")
+    note(f"{len(good)} image(s) x {sum(s[2] for s in fwd.shapes):,} feature maps of {len(fwd.names)} layers; "
+         f"forward pass on {device()}, batches of {fwd.batch_size}", opts.quiet)
+    views = []
+    with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
+        (tmp / "images").mkdir()
+        with progress(len(good), "images", "img", opts.quiet) as bar, AtlasWriter() as writer:
+            for batch, outs in fwd.run(good):
+                for j, path in enumerate(batch.paths):
+                    base = tmp / "images" / f"{len(views):05d}_{slug(Path(path).stem)}"
+                    view = draw_atlas(outs, j, batch.rgb[j] if opts.overlay else None, atlas, style,
+                                      writer, base, opts)
+                    views.append({**view, "name": str(path)})
+                bar.update(len(batch.paths))
+        manifest = {**header("features", loaded, style, input_size=ih, device=device()),
+                    "skipped": [{"path": str(p), "reason": why} for p, why in bad], "views": views}
+        finish(tmp, manifest, f"{loaded.name} feature maps", opts.quiet)
+    dt = time.perf_counter() - t0
+    note(f"{len(views)} image(s) -> {Path(opts.out) / 'index.html'} ({dt:.1f} s, "
+         f"{len(views) / dt:.2f} images/s)", opts.quiet)
+    return manifest
+
+
+@api(FeaturesOptions, ("model", "images", "out"))
+def features(model="vgg16", images=None, out="montage-features", **options) -> dict:
+    """Render every channel of every chosen layer for each image: one atlas per image.
+
+    All layers' activations come from one multi-output model run in batches; each
+    image's atlas is painted, written and dropped before the next, so memory stays
+    flat. Takes the command line's options as keywords (below).
+
+    Returns
+    -------
+    dict
+        The manifest, also written to ``out/manifest.json``.
+    """
+    return run(FeaturesOptions(model=model, images=images, out=out, **options))
