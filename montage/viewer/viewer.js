@@ -72,7 +72,7 @@
     var bin = atob(b64), buf = new ArrayBuffer(bin.length), u8 = new Uint8Array(buf);
     for (var i = 0; i < bin.length; i++) u8[i] = bin.charCodeAt(i);
     state.values[key] = { data: new Float32Array(buf), shape: shape };
-    render(state.pinned || state.hover);
+    drawReadout(state.pinned || state.hover);
   };
   function loadValues(b) {
     if (!b.values || state.values[b.values] !== undefined) return;
@@ -102,6 +102,8 @@
   /* The images on screen: the current one, or all of them side by side ("compare"), each
    * shifted right by dx. Atlases of one run share their geometry, so blocks line up. */
   var stride = function () { return view().world[0] * 1.05 + 64; };
+  /* which image's copy lies under world x, side by side */
+  var imageAt = function (x) { return Math.max(0, Math.min(M.views.length - 1, Math.floor(x / stride()))); };
   function shown() {
     if (!state.compare) return [{ i: state.view, dx: 0 }];
     return M.views.map(function (v, i) { return { i: i, dx: i * stride() }; });
@@ -118,7 +120,7 @@
     }
     return null;
   }
-  function render(h) {
+  function drawReadout(h) {
     var r = $("readout");
     r.textContent = "";
     r.classList.toggle("pinned", !!state.pinned && h === state.pinned);
@@ -207,7 +209,7 @@
     moveHandler: function (ev) {
       var p = pointerWorld(ev);
       state.hover = hit(p.x, p.y);
-      if (!state.pinned) render(state.hover);
+      if (!state.pinned) drawReadout(state.hover);
       drawLabels();
     }
   });
@@ -220,7 +222,7 @@
 
   function pin(h, zoom) {
     state.pinned = h;
-    render(h);
+    drawReadout(h);
     drawLabels();
     if (!h) { history.replaceState(null, "", location.pathname + location.search); return; }
     var sel = $("jump").querySelector("select");
@@ -289,7 +291,7 @@
     reload(bounds, keepViewport, then);
     markActive();
     buildBlocks();
-    render(null);
+    drawReadout(null);
   }
   function reload(bounds, keepViewport, then) {
     viewer.world.removeAll();
@@ -311,7 +313,7 @@
     if (on) {
       b.x += state.view * stride();
     } else {
-      var i = Math.max(0, Math.min(M.views.length - 1, Math.floor(c.x / stride())));
+      var i = imageAt(c.x);
       b.x -= i * stride();
       state.view = i;
     }
@@ -319,7 +321,7 @@
     state.pinned = null;
     reload(b, true);
     markActive();
-    render(null);
+    drawReadout(null);
   }
   function markActive() {
     Array.prototype.forEach.call($("views").querySelectorAll("button[data-view]"), function (b, j) {
@@ -340,7 +342,7 @@
       btn.addEventListener("click", function () {
         if (state.compare) {   // jump to that image's copy of the current region
           var bb = viewer.viewport.getBounds(true), c = viewer.viewport.getCenter(true);
-          var cur = Math.max(0, Math.floor(c.x / stride()));
+          var cur = imageAt(c.x);
           bb.x += (i - cur) * stride();
           viewer.viewport.fitBounds(bb);
         } else setView(i, true);
@@ -358,7 +360,7 @@
       btn.dataset.layer = b.layer;
       btn.addEventListener("click", function () {
         var s = gridSize(g), c = viewer.viewport.getCenter(true);
-        var dx = state.compare ? Math.max(0, Math.min(M.views.length - 1, Math.floor(c.x / stride()))) * stride() : 0;
+        var dx = state.compare ? imageAt(c.x) * stride() : 0;
         viewer.viewport.fitBounds(new OSD.Rect(dx + b.x, b.y, s[1], s[0]));
       });
       nav.appendChild(btn);
@@ -481,7 +483,7 @@
   document.title = safe(document.title);
   buildViews();
   buildBlocks();
-  render(null);
+  drawReadout(null);
   if (view().blocks.length) drawColorbar(view().blocks[0], cellRange(view().blocks[0], 0));
   viewer.addOnceHandler("open", function () {
     var q = parseHash();
