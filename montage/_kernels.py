@@ -11,32 +11,11 @@ a packed look-up table ``lutp`` of 259 entries: rows 0..255 are the colormap, th
 the three special colours below.
 """
 
-import os
-import stat
-import tempfile
-
 import numpy as np
 from numba import config, njit, prange
 
 from .colormap import EMPTY_ROW, GAP_ROW, NAN_ROW
-
-
-def _private_cache_dir():
-    """This user's own numba cache folder under the system temp dir, or None.
-
-    Used only where numba finds no writable place of its own (a read-only install
-    and an unwritable HOME: containers run with --user, service accounts). The
-    folder must be ours and private: cached machine code from a folder that others
-    can write would run as us.
-    """
-    path = os.path.join(tempfile.gettempdir(), f"montage-numba-{os.getuid()}")
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        st = os.lstat(path)
-    except OSError:
-        return None
-    ok = stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
-    return path if ok else None
+from .paths import private_dir
 
 
 def _kernel(**options):
@@ -50,7 +29,7 @@ def _kernel(**options):
             return njit(cache=True, **options)(fn)
         except RuntimeError:   # numba: "cannot cache function ...: no locator available"
             pass
-        if not config.CACHE_DIR and (path := _private_cache_dir()):
+        if not config.CACHE_DIR and (path := private_dir("numba")):
             config.CACHE_DIR = path
             try:
                 return njit(cache=True, **options)(fn)

@@ -18,8 +18,19 @@ import signal
 import socket
 import threading
 
-from .errors import MontageError
+from .errors import Interrupted, MontageError
 from .paths import shown
+
+
+# Signals the CLI's handler saw (see montage.cli): a handler that raises inside a C callback
+# (libvips' log or progress callbacks) has its exception dropped, so runs also check this list.
+stop_requested = []
+
+
+def check_stop():
+    """Raise :class:`montage.errors.Interrupted` if a stop signal arrived (see ``stop_requested``)."""
+    if stop_requested:
+        raise Interrupted(stop_requested[0])
 
 
 @contextlib.contextmanager
@@ -90,8 +101,12 @@ class Lock:
         elif name in names:
             names.remove(name)
         data = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), **self.records}).encode()
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, data, 0)
+        try:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, data, 0)
+        except OSError as e:
+            raise MontageError(f"cannot write beside --out {shown(self.out)} ({e.strerror}): free some "
+                               "space or choose another folder") from None
 
     def __exit__(self, *exc):
         with contextlib.suppress(OSError):
@@ -118,7 +133,7 @@ def sweep(lock, note):
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
             note(f"removed {shown(p)}, the unfinished output of a run that was stopped")
-    pattern = re.compile(re.escape(lock.prefix) + r"[^/]*\.(partial|old-[0-9a-f]+)")
+    pattern = re.compile(re.escape(lock.prefix) + r"([^/]*\.partial|old-[0-9a-f]+)")
     for p in lock.parent.iterdir():
         if pattern.fullmatch(p.name) and p.name not in partials + olds:
             note(f"found {shown(p)}, probably left by a stopped montage run; remove it if no "

@@ -15,21 +15,28 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from ._lock import Lock, deferred_signals, sweep
+from ._lock import Lock, check_stop, deferred_signals, sweep
 from .errors import Interrupted, MontageError
 from .paths import shown
 
-# What montage writes at the top of an output folder, and the names of the files
-# in its layers/ and images/ folders (an index, then a slug: see models.slug).
-OWN_TOP = frozenset({"index.html", "manifest.json", "viewer.js", "viewer.css", "openseadragon",
-                     "layers", "images"})
-OWN_ITEM = re.compile(r"\d+_[A-Za-z0-9_.-]+")
-# json.dump writes the manifest's keys in this order (see the pipelines).
+# Every file montage writes in an output folder, by path relative to it: the page, the
+# manifest, OpenSeadragon's files, and per layer or image an index, then a slug (see
+# graph.slug), with its Deep Zoom pyramid, flat PNG, TIFF and values for the readout.
+_ITEM = r"(layers|images)/\d+_[A-Za-z0-9_.-]+"
+OWN_FILES = re.compile("|".join([
+    r"index\.html", r"manifest\.json", r"viewer\.js", r"viewer\.css",
+    r"openseadragon/openseadragon\.min\.js", r"openseadragon/images/[A-Za-z0-9_.-]+\.png",
+    _ITEM + r"\.(dzi|png|tif|values\.js)",
+    _ITEM + r"_files/(vips-properties\.xml|\d+/\d+_\d+\.(png|webp|jpg|jpeg))",
+]))
+OWN_DIRS = re.compile(r"openseadragon|openseadragon/images|layers|images|" + _ITEM + r"_files(/\d+)?")
+# json.dump writes the manifest's keys in this order (see montage.manifest.header).
 MANIFEST_HEAD = re.compile(rb'\{"montage": "[^"]*", "kind": "[a-z]+"')
 
 
 def _not_montage(folder):
-    """Why ``folder`` is not a montage output (None when it is one)."""
+    """Why ``folder`` is not a montage output (None when it is one): every file in it must be
+    one that montage writes, and nothing may be a symbolic link."""
     try:
         with open(folder / "manifest.json", "rb") as f:
             head = f.read(200)
@@ -37,15 +44,15 @@ def _not_montage(folder):
         return "it has no montage manifest.json"
     if not MANIFEST_HEAD.match(head):
         return "its manifest.json is not montage's"
-    for entry in folder.iterdir():
-        if entry.name not in OWN_TOP:
-            return f"it holds {shown(entry.name)!r}"
-        if entry.name in ("layers", "images") and entry.is_dir() and not entry.is_symlink():
-            for item in entry.iterdir():
-                if not OWN_ITEM.fullmatch(item.name):
-                    return f"it holds {shown(entry.name + '/' + item.name)!r}"
-        elif entry.is_symlink():
-            return f"{shown(entry.name)!r} is a symbolic link"
+    for root, dirs, files in os.walk(folder):
+        rel = os.path.relpath(root, folder)
+        for name in dirs + files:
+            path = name if rel == "." else f"{rel}/{name}"
+            is_dir = name in dirs and not os.path.islink(os.path.join(root, name))
+            if os.path.islink(os.path.join(root, name)):
+                return f"{shown(path)!r} is a symbolic link"
+            if not (OWN_DIRS if is_dir else OWN_FILES).fullmatch(path):
+                return f"it holds {shown(path)!r}"
     return None
 
 
@@ -156,9 +163,9 @@ def _mb(n):
 def disk_full(error):
     """'space' or 'limit' for an error that means the disk or the file size limit is full, else None."""
     codes = {errno.ENOSPC: "space", errno.EDQUOT: "space", errno.EFBIG: "limit"}
-    if isinstance(error, OSError):
+    if isinstance(error, OSError) and not isinstance(error, shutil.Error):
         return codes.get(error.errno)
-    if type(error).__name__ == "Error":   # pyvips.Error: libvips says it in words
+    if isinstance(error, shutil.Error) or type(error).__name__ == "Error":   # libvips says it in words
         for code, kind in codes.items():
             if os.strerror(code) in str(error):
                 return kind
@@ -223,22 +230,30 @@ def staged(out, overwrite=False, inputs=(), note=lambda msg: None):
         except OSError as e:
             raise MontageError(f"--out {shown(given)} cannot be written ({e.strerror}): choose another "
                                "folder") from None
-        lock.record("partial", tmp.name)
+        try:
+            lock.record("partial", tmp.name)
+        except MontageError:
+            os.rmdir(tmp)
+            raise
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result should not be
         try:
             yield tmp
+            check_stop()   # a signal whose exception a C callback dropped
         except BaseException as e:
             with deferred_signals():   # a second Ctrl-C must not leave half the folder
                 written = _du(tmp)
                 shutil.rmtree(tmp, ignore_errors=True)
             _explain_full_disk(e, out.parent, written)
+            if not out.parent.is_dir() and not isinstance(e, KeyboardInterrupt):
+                raise MontageError(f"the folder holding --out {shown(given)} was moved or deleted while "
+                                   "montage wrote into it: nothing was kept") from None
             raise
-        _commit(tmp, out, lock, given)
+        _commit(tmp, out, lock, given, note)
 
 
-def _commit(tmp, out, lock, given):
+def _commit(tmp, out, lock, given, note):
     """Move the finished ``tmp`` into ``out``'s place, the old ``out`` aside and then away.
 
     Signals wait until the renames are done; one that came meanwhile is raised after,
@@ -257,6 +272,10 @@ def _commit(tmp, out, lock, given):
                 os.rename(old, out)
             _hand_over(tmp, out, lock, e, given)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            failed = []
+            shutil.rmtree(old, onerror=lambda fn, path, exc: failed.append(exc[1]))
+            if failed:
+                note(f"could not remove the previous output, moved aside to {shown(old)} "
+                     f"({getattr(failed[0], 'strerror', failed[0])}): remove it yourself")
     if held:
         raise Interrupted(held[0], f"the new output was already complete in {shown(given)}")

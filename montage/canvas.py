@@ -37,7 +37,7 @@ def check_fits(height, width, bands, what="canvas"):
     if nbytes > budget:
         raise MontageError(
             f"{what} of {width} x {height} pixels needs {_gb(nbytes)} but only {_gb(budget)} "
-            "of memory can be spared: use a smaller --cell or fewer layers at once"
+            "of memory can be spared: use a smaller --cell or --gap, or fewer layers at once"
         )
 
 

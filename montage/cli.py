@@ -83,14 +83,20 @@ def _serve(args):
 
 
 def _stop(signum, frame):
+    from ._lock import stop_requested
+
+    stop_requested.append(signum)   # seen by check_stop() if a C callback drops the exception
     raise Interrupted(signum)
 
 
 @contextlib.contextmanager
 def _stoppable():
-    """SIGTERM (docker stop, systemd, CI runners) and SIGHUP stop a run as Ctrl-C does:
-    through the same clean-up, so no partial output is left behind."""
-    sigs = [signal.SIGTERM, signal.SIGHUP]
+    """Ctrl-C, SIGTERM (docker stop, systemd, CI runners) and SIGHUP stop a run through the same
+    clean-up, so no partial output is left behind (and are remembered: see ``_lock.check_stop``)."""
+    from ._lock import stop_requested
+
+    stop_requested.clear()
+    sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -102,8 +108,21 @@ def _stoppable():
             signal.signal(s, handler)
 
 
-def main(argv=None):
+def _quiet_environment():
+    """Keep libraries from chattering on stderr: TensorFlow's C++ logs, and matplotlib's notes
+    about an unwritable HOME (it then uses a private temp folder, as we do)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    home = os.path.expanduser("~")
+    if "MPLCONFIGDIR" not in os.environ and not os.access(home if os.path.isdir(home) else "/", os.W_OK):
+        from .paths import private_dir
+
+        path = private_dir("matplotlib")
+        if path:
+            os.environ["MPLCONFIGDIR"] = path
+
+
+def main(argv=None):
+    _quiet_environment()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help, --version, or a usage error already printed

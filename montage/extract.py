@@ -18,19 +18,58 @@ from .graph import all_layers
 _EXTRACTORS = weakref.WeakKeyDictionary()
 
 
-def extractor(model, layers):
-    """A Keras model with one output per layer, sharing the model's weights.
+def _graph_of(model):
+    """The functional graph a model runs (a built Sequential keeps one inside), or None."""
+    if hasattr(model, "_run_through_graph") and hasattr(model, "_nodes_by_depth"):
+        return model
+    inner = getattr(model, "_functional", None)
+    return inner if inner is not None and hasattr(inner, "_run_through_graph") else None
+
+
+def _tapped_outputs(model, inputs, wanted):
+    """Run ``model``'s graph on symbolic ``inputs``, going into nested models that hold wanted
+    layers; returns {id(layer): its output in this one graph}."""
+    taps = {}
+    inside = {id(m): any(id(x) in wanted for x in all_layers(m)) for m in all_layers(model)
+              if hasattr(m, "layers")}
+
+    def run(graph, args):
+        def wrap(op):
+            nested = _graph_of(op) if inside.get(id(op)) else None
+
+            def call(*a, **kw):
+                out = run(nested, a[0] if len(a) == 1 else list(a)) if nested is not None else op(*a, **kw)
+                if id(op) in wanted:
+                    taps[id(op)] = out
+                return out
+            return call
+        return graph._run_through_graph(args, operation_fn=wrap)
+
+    run(_graph_of(model), inputs)
+    return taps
+
+
+def extractor(model, nodes):
+    """A Keras model with one output per layer (:class:`montage.graph.Node`), sharing the model's
+    weights: one forward pass gives them all, nested models' layers included.
 
     Cached per model and layer list, so that repeated calls reuse the traced forward pass.
     """
     cache = _EXTRACTORS.setdefault(model, {})
-    key = tuple(layer.name for layer in layers)
+    key = tuple(n.name for n in nodes)
     if key not in cache:
         try:
-            cache[key] = keras().Model(model.inputs, [layer.output for layer in layers])
+            top = {id(x) for x in model.layers}
+            if all(id(n.layer) in top for n in nodes):
+                outputs = [n.layer.output for n in nodes]
+            else:   # a layer inside a nested model: its .output belongs to the inner graph only
+                taps = _tapped_outputs(model, model.inputs, {id(n.layer) for n in nodes})
+                outputs = [taps[id(n.layer)] for n in nodes]
+            cache[key] = keras().Model(model.inputs, outputs)
         except Exception as e:
             raise MontageError(f"cannot read activations of {model.name!r} by layer "
-                               f"({type(e).__name__}): use a functional or built Sequential model") from None
+                               f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}): "
+                               "use a functional or built Sequential model") from None
     return cache[key]
 
 
@@ -65,7 +104,8 @@ def runnable_names(model):
 
 
 def activations(model: Any, images: Any, layers: Sequence[str] | None = None, batch_size: int = 8,
-                size: int | None = None, weights: str | None = None) -> Iterator[tuple[list, dict]]:
+                size: int | None = None, weights: str | None = None,
+                preprocess: Any = None) -> Iterator[tuple[list, dict]]:
     """Yield ``(paths, {layer name: float32 array (batch, H, W, C)})`` for images, batch by batch.
 
     Parameters
@@ -78,6 +118,10 @@ def activations(model: Any, images: Any, layers: Sequence[str] | None = None, ba
     batch_size : int
     size : int, optional
         Input side for a model that takes any size (default 224).
+    weights : str, optional
+        As for :func:`montage.models.load_model`.
+    preprocess : str or callable, optional
+        As for :func:`montage.images.preprocess`; default: a built-in model's own, else none.
 
     Examples
     --------
@@ -86,10 +130,9 @@ def activations(model: Any, images: Any, layers: Sequence[str] | None = None, ba
     """
     from . import images as imgs
     from .models import load_model
-    from .images import DEFAULT_SIZE
     from .plan import prepare
 
-    loaded = load_model(model, weights, size=size or DEFAULT_SIZE)
-    fwd = prepare(loaded, layers, size, batch_size)
+    loaded = load_model(model, weights, size=size)
+    fwd = prepare(loaded, layers, size, batch_size, preprocess=preprocess)
     for batch, outs in fwd.run(imgs.find_images(images)):
         yield batch.paths, dict(zip(fwd.names, outs))

@@ -1,6 +1,14 @@
-"""A model's layers: walk nested models, find layers by name, read kernels, the summary table."""
+"""A model's layers: walk nested models, find layers by path, read kernels, the summary table.
+
+A layer inside a nested model (a base model inside a transfer-learning model, at any
+depth) is named by its path, ``outer/inner``; a unique inner name alone finds it too.
+"""
+
+from __future__ import annotations
 
 import re
+from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -8,66 +16,162 @@ from .backend import keras
 from .errors import MontageError
 
 
-def all_layers(model):
-    """Every layer of ``model``, nested models' layers after the nested model, in order."""
-    out = []
+@dataclass(frozen=True)
+class Node:
+    """A layer and its path in the model (``outer/inner`` for nested layers)."""
+
+    name: str
+    layer: object
+
+
+def walk(model, prefix=""):
+    """Every layer of ``model`` with its path, a nested model before its own layers."""
     for layer in model.layers:
-        out.append(layer)
+        path = prefix + layer.name
+        yield Node(path, layer)
         if hasattr(layer, "layers") and layer is not model:
-            out.extend(all_layers(layer))
-    return out
+            yield from walk(layer, path + "/")
+
+
+def all_layers(model):
+    """Every layer of ``model``, nested ones included, in order."""
+    return [n.layer for n in walk(model)]
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One drawable block of a layer's weights.
+
+    ``kind`` is 'filters' (row i = filter i, column j = input channel j of its group,
+    cell = ``weights[..., j, i]`` in montage's order) or 'depthwise' (cell k = output
+    channel k = input channel ``k // multiplier``). ``weights`` is the kernel in montage's
+    order: (kh, kw, in, out) for 'filters', (kh, kw, in, multiplier) for 'depthwise',
+    (kd, kh, kw, in, out) for a 3-D convolution.
+    """
+
+    name: str
+    kind: str
+    op: str
+    weights: np.ndarray
+    stored_shape: tuple
+    groups: int = 1
+
+
+def _conv_classes():
+    L = keras().layers
+    return {"depthwise": (L.DepthwiseConv2D,), "separable": (L.SeparableConv2D,),
+            "transpose": (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose),
+            "conv": (L.Conv1D, L.Conv2D, L.Conv3D)}
+
+
+def conv_family(layer):
+    """'conv', 'transpose', 'depthwise', 'separable', or None for a layer without conv kernels."""
+    for family, classes in _conv_classes().items():
+        if isinstance(layer, classes):
+            return family
+    return None
+
+
+def kernels(node):
+    """The drawable kernel blocks of a layer (two for a separable conv, none for other layers)."""
+    layer, family = node.layer, conv_family(node.layer)
+    op = type(layer).__name__
+    if family == "separable":
+        dw, pw = (np.asarray(w, np.float32) for w in (layer.depthwise_kernel, layer.pointwise_kernel))
+        return [Kernel(node.name + "/depthwise", "depthwise", op, dw, dw.shape),
+                Kernel(node.name + "/pointwise", "filters", op, pw, pw.shape)]
+    if family is None:
+        return []
+    stored = np.asarray(layer.kernel, np.float32)
+    if family == "depthwise":
+        return [Kernel(node.name, "depthwise", op, stored, stored.shape)]
+    w = stored
+    if family == "transpose":     # Keras stores (..., out, in): rows must be output channels
+        w = np.swapaxes(w, -1, -2)
+    if w.ndim == 3:               # Conv1D: cells 1 x k
+        w = w[None]
+    return [Kernel(node.name, "filters", op, w, stored.shape, int(getattr(layer, "groups", 1) or 1))]
 
 
 def is_conv(layer):
-    return isinstance(layer, keras().layers.Conv2D)
+    """True for a layer with conv kernels montage draws (every conv kind)."""
+    return conv_family(layer) is not None
 
 
 def conv_layers(model):
-    """The model's 2-D convolution layers, in order (nested models included)."""
-    return [layer for layer in all_layers(model) if is_conv(layer)]
+    """The model's conv layers of every kind, in order (nested models included)."""
+    return [n.layer for n in walk(model) if is_conv(n.layer)]
 
 
 def find_layers(model, names, allow=is_conv, what="conv layers"):
-    """Layers by name; 'all' means every layer ``allow`` accepts. Unknown names list the choices."""
-    layers = all_layers(model)
-    ok = [layer for layer in layers if allow(layer)]
-    if isinstance(names, str):
-        names = [names]
-    names = list(names)
+    """Nodes by path (or unique inner name); 'all' means every layer ``allow`` accepts.
+
+    Unknown names list the choices.
+    """
+    nodes = list(walk(model))
+    ok = [n for n in nodes if allow(n.layer)]
+    names = [names] if isinstance(names, str) else list(names)
     if names == ["all"]:
         if not ok:
             raise MontageError(f"model {model.name!r} has no {what}")
         return ok
-    by_name = {layer.name: layer for layer in layers}
-    choices = ", ".join(layer.name for layer in ok) or "(none)"
+    by_path = {n.name: n for n in nodes}
+    by_leaf = {}
+    for n in nodes:
+        by_leaf.setdefault(n.layer.name, []).append(n)
+    choices = _choices(ok)
     found = []
-    for n in names:
-        layer = by_name.get(n)
-        if layer is None:
-            raise MontageError(f"unknown layer {n!r}: the {what} are {choices}")
-        if not allow(layer):
-            raise MontageError(f"layer {n!r} is a {type(layer).__name__}, not one of the {what}: "
+    for name in names:
+        node = by_path.get(name) or (by_leaf[name][0] if len(by_leaf.get(name, [])) == 1 else None)
+        if node is None:
+            if len(by_leaf.get(name, [])) > 1:
+                raise MontageError(f"layer name {name!r} is in several nested models: give its path, one of "
+                                   f"{', '.join(n.name for n in by_leaf[name])}")
+            raise MontageError(f"unknown layer {name!r}: the {what} are {choices}")
+        if not allow(node.layer):
+            raise MontageError(f"layer {name!r} is a {type(node.layer).__name__}, not one of the {what}: "
                                f"choose from {choices}")
-        found.append(layer)
+        found.append(node)
     return found
 
 
-def feature_layers(model, names=None):
-    """Layers to show: every conv layer by default; 'all' adds the pooling layers."""
-    pools = (keras().layers.MaxPooling2D, keras().layers.AveragePooling2D)
+def _choices(nodes, most=40):
+    names = [n.name for n in nodes]
+    more = f" and {len(names) - most} more (see `montage layers`)" if len(names) > most else ""
+    return (", ".join(names[:most]) + more) or "(none)"
 
-    def conv_or_pool(layer):
-        return is_conv(layer) or isinstance(layer, pools)
+
+def output_rank(layer):
+    """Number of dimensions of the layer's output (batch included), or None if unknown."""
+    try:
+        return len(layer.output.shape)
+    except Exception:   # a layer never called in a graph, or with several outputs
+        return None
+
+
+def is_map(layer):
+    """True for a layer whose output is a batch of 2-D maps (batch, H, W, C)."""
+    return output_rank(layer) == 4 and not isinstance(layer, keras().layers.InputLayer)
+
+
+def feature_layers(model, names=None):
+    """Layers to show as feature maps: by default every conv-like layer with 2-D maps; 'all' adds
+    the pooling layers; by name, any layer whose output is 2-D maps."""
+    pools = tuple(getattr(keras().layers, n) for n in ("MaxPooling2D", "AveragePooling2D"))
+
+    def conv_like(layer):
+        return is_conv(layer) and is_map(layer)
 
     if names is None:
-        return find_layers(model, "all")
+        return find_layers(model, "all", allow=conv_like, what="conv layers with 2-D maps")
     if list(names) == ["all"]:
-        return find_layers(model, "all", allow=conv_or_pool, what="conv and pooling layers")
-    return find_layers(model, names, allow=conv_or_pool, what="conv and pooling layers")
+        return find_layers(model, "all", allow=lambda x: conv_like(x) or isinstance(x, pools),
+                           what="conv and pooling layers")
+    return find_layers(model, names, allow=is_map, what="layers with 2-D maps (conv, pooling, ...)")
 
 
 def kernel_of(layer):
-    """The layer's kernel as a float32 array (kh, kw, in_channels, filters)."""
+    """A conv layer's kernel as Keras stores it, float32."""
     return np.asarray(layer.get_weights()[0], dtype=np.float32)
 
 
@@ -78,27 +182,45 @@ def output_shape(layer):
         return None
 
 
+def skipped(model):
+    """One line naming the layers with weights that montage does not draw, or ''."""
+    left = Counter(type(n.layer).__name__ for n in walk(model)
+                   if not is_conv(n.layer) and not hasattr(n.layer, "layers") and n.layer.weights)
+    if not left:
+        return ""
+    kinds = ", ".join(f"{k} x{v}" if v > 1 else k for k, v in left.items())
+    return f"not drawn: {sum(left.values())} layers whose weights are not conv kernels ({kinds})"
+
+
 def summary(model="vgg16", weights=None) -> str:
-    """The tutorial's table: conv layer, kernel shape, output shape, parameters.
+    """The tutorial's table for every drawable kernel: layer path, kind, kernel shape, output shape,
+    parameters; then the totals and the layers that are not drawn.
 
     ``model`` is anything :func:`montage.models.load_model` takes (a name, a file, a Keras model).
     """
     from .models import load_model
 
     model = load_model(model, weights).model
-    rows = [("layer", "kernel (h, w, in, out)", "output", "params")]
-    total = 0
-    for layer in conv_layers(model):
-        k = tuple(layer.kernel.shape)
-        params = int(layer.count_params())
-        total += params
-        rows.append((layer.name, str(k), str(output_shape(layer)), f"{params:,}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    rows = [("layer", "kind", "kernel", "output", "params")]
+    total = kernel_count = layers = 0
+    for node in walk(model):
+        blocks = kernels(node)
+        layers += bool(blocks)
+        for i, k in enumerate(blocks):
+            params = int(node.layer.count_params()) if i == 0 else 0
+            total += params
+            kernel_count += int(np.prod(k.weights.shape[-2:]))
+            label = k.op if k.kind == "filters" else f"{k.op} ({k.kind})"
+            rows.append((k.name, label, str(tuple(k.stored_shape)), str(output_shape(node.layer)),
+                         f"{params:,}" if i == 0 else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in rows]
     lines.insert(1, "-" * len(lines[0]))
-    kernels = sum(int(np.prod(layer.kernel.shape[2:])) for layer in conv_layers(model))
-    lines.append(f"{len(rows) - 1} conv layers, {kernels:,} kernels, {total:,} parameters")
+    split = f" ({len(rows) - 1} blocks: separable convs give two)" if len(rows) - 1 != layers else ""
+    lines.append(f"{layers} conv layers{split}, {kernel_count:,} kernels, {total:,} parameters")
+    if skipped(model):
+        lines.append(skipped(model))
     return "\n".join(lines)
 
 

@@ -37,6 +37,8 @@ def find_images(specs):
     found = []
     for spec in specs:
         spec = str(spec)
+        if not spec:
+            raise MontageError("an image path is empty: give files, folders or globs")
         p = Path(spec)
         if p.is_dir():
             files = sorted(f for f in p.iterdir() if f.suffix.lower() in EXTENSIONS and f.is_file())
@@ -50,6 +52,8 @@ def find_images(specs):
             if not files:
                 raise MontageError(f"no files match {shown(spec)}")
             found += files
+        elif p.exists():
+            raise MontageError(f"image {shown(spec)} is not a regular file or folder")
         else:
             raise MontageError(f"image {shown(spec)} does not exist")
     seen, unique = set(), []
@@ -169,14 +173,43 @@ def to_channels(rgb, channels):
     return x
 
 
-def preprocess(batch, mode, channels=3):
-    """Model input from RGB uint8 images: 'caffe' is VGG16's own ``preprocess_input``."""
-    x = to_channels(batch, channels)
-    if mode == "caffe":
-        from keras.applications.vgg16 import preprocess_input  # BGR minus the ImageNet mean
+PREPROCESS_MODES = ("caffe", "tf", "torch", "none")
 
-        x = preprocess_input(x)
-    return np.ascontiguousarray(x)
+
+def preprocess(batch, mode, channels=3):
+    """Model input (float32, the model's channel count) from RGB uint8 images (n, H, W, 3).
+
+    ``mode``: 'none' (values 0..255); 'caffe', 'tf' or 'torch' (the ImageNet conventions of
+    ``keras.applications.imagenet_utils``: BGR minus the mean, [-1, 1], or mean/std on
+    [0, 1]); 'keras.applications.MODULE' (that module's own ``preprocess_input``); a dict
+    ``{'mean': (r, g, b), 'std': (r, g, b)}`` on 0..255 values; or a callable taking and
+    returning an array (n, H, W, C).
+    """
+    x = to_channels(batch, channels)
+    if callable(mode):
+        x = mode(x)
+    elif isinstance(mode, dict):
+        x = (x - np.asarray(mode.get("mean", 0.0), np.float32)) / np.asarray(mode.get("std", 1.0), np.float32)
+    elif mode in ("caffe", "tf", "torch"):
+        from .backend import keras
+
+        x = keras().applications.imagenet_utils.preprocess_input(x, mode=mode)
+    elif str(mode).startswith("keras.applications."):
+        from .backend import keras
+
+        x = getattr(keras().applications, mode.rsplit(".", 1)[1]).preprocess_input(x)
+    elif mode != "none":
+        raise MontageError(f"unknown preprocessing {mode!r}: choose one of {', '.join(PREPROCESS_MODES)}")
+    return np.ascontiguousarray(np.asarray(x, np.float32))
+
+
+def describe_preprocess(mode):
+    """What :func:`preprocess` does, for the manifest."""
+    if callable(mode):
+        return f"callable {getattr(mode, '__qualname__', type(mode).__name__)}"
+    if isinstance(mode, dict):
+        return {k: [float(v) for v in np.atleast_1d(mode[k])] for k in ("mean", "std") if k in mode}
+    return mode
 
 
 @dataclass

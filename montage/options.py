@@ -11,13 +11,42 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
+import numbers
+import os
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from .errors import MontageError
-from .images import DEFAULT_SIZE, MIN_SIDE
+from .images import DEFAULT_SIZE, MIN_SIDE, PREPROCESS_MODES
 from .normalize import FEATURE_MODES, GRID_MODES
 from .write import TILE_FORMATS
+
+
+def _whole(opts, *names, optional=False):
+    """Refuse options that are not whole numbers (or None, where ``optional``)."""
+    for name in names:
+        v = getattr(opts, name)
+        if (v is not None or not optional) and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
+            raise MontageError(f"--{name.replace('_', '-')} {v!r} is not a whole number")
+
+
+def _number(opts, *names):
+    for name in names:
+        v = getattr(opts, name)
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v):
+            raise MontageError(f"--{name.replace('_', '-')} {v!r} is not a number")
+
+
+def _names(value, what):
+    """A layer or image list as a list of str (one str is one name); refuse anything else."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, (str, os.PathLike)) else value
+    if not isinstance(items, (list, tuple)) or not items or not all(isinstance(x, (str, os.PathLike))
+                                                                    for x in items):
+        raise MontageError(f"{what} {value!r} should be a name or a non-empty list of names")
+    return list(dict.fromkeys(items))   # in order, each once
 
 
 def option(default, help, *, flag=None, group=None, doc=None, **cli):
@@ -27,6 +56,14 @@ def option(default, help, *, flag=None, group=None, doc=None, **cli):
     """
     return field(default=default, metadata={"help": help, "flag": flag, "group": group, "doc": doc,
                                             "cli": cli})
+
+
+def _triple(text):
+    """'R,G,B' -> three floats (argparse type: a ValueError becomes a usage error)."""
+    parts = [float(p) for p in str(text).split(",")]
+    if len(parts) != 3:
+        raise ValueError(text)
+    return tuple(parts)
 
 
 @dataclass(frozen=True)
@@ -43,6 +80,11 @@ class ModelOptions:
                           group="model", action="store_true")
 
     def __post_init__(self):
+        m = self.model
+        if not isinstance(m, (str, os.PathLike)) and not hasattr(m, "layers") and not hasattr(m, "model"):
+            raise MontageError(f"model {m!r} is neither a model name, a model file nor a Keras model")
+        if isinstance(self.weights, bool) or not isinstance(self.weights, (str, os.PathLike, type(None))):
+            raise MontageError(f"weights {self.weights!r} should be hed, imagenet, random or a file path")
         seed = self.seed
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
             raise MontageError(f"--seed {seed} is out of range: give a whole number from 0 to {2**32 - 1}")
@@ -74,6 +116,11 @@ class OutputOptions(ModelOptions):
 
     def __post_init__(self):
         super().__post_init__()
+        _whole(self, "gap")
+        _whole(self, "cell", optional=True)
+        _number(self, "clip")
+        if not isinstance(self.out, (str, os.PathLike)) or not os.fspath(self.out):
+            raise MontageError(f"--out {self.out!r} is not a folder name: give a path such as montage-out")
         if self.tile_format not in TILE_FORMATS:
             raise MontageError(f"unknown tile format {self.tile_format!r}: choose one of "
                                f"{', '.join(TILE_FORMATS)}")
@@ -91,18 +138,24 @@ class OutputOptions(ModelOptions):
 class FiltersOptions(OutputOptions):
     """``montage filters``: every kernel of conv layers."""
 
-    layers: Any = option("block1_conv2", "conv layer name(s), or 'all' (default block1_conv2)",
-                         flag="--layer", nargs="+", metavar="NAME")
+    layers: Any = option(None, "conv layer name(s) or paths, or 'all' (default: vgg16's block1_conv2, as in "
+                         "the tutorial; all layers of any other model)", flag="--layer", nargs="+",
+                         metavar="NAME")
     rgb: bool = option(False, "layers with 3 input channels: one colour (R, G, B) kernel per filter",
                        action="store_true")
     png: bool = option(True, "skip the flat PNG export", flag="--no-png", action="store_false",
                        doc="write a flat PNG per layer where it is under 16 megapixels")
     png_cell: int = option(24, "pixels per kernel side in the flat PNG (default 24)", type=int)
+    clip: float = option(1.0, "clip the P-th percentile at each end of each normalisation group (default 1: "
+                         "a few large weights would leave the rest flat grey; 0 is the tutorial's min-max)",
+                         group="output", type=float, metavar="P")
     out: Any = option("montage-filters", OutputOptions.__dataclass_fields__["out"].metadata["help"],
                       group="output", required=True)
 
     def __post_init__(self):
         super().__post_init__()
+        _whole(self, "png_cell")
+        object.__setattr__(self, "layers", _names(self.layers, "layers"))
         if int(self.png_cell) < 1:
             raise MontageError(f"--png-cell {self.png_cell} must be at least 1 pixel")
 
@@ -118,6 +171,14 @@ class FeaturesOptions(OutputOptions):
     batch_size: int | None = option(None, "images per forward pass (default: by memory)", type=int)
     size: int | None = option(None, f"input side in pixels for a model that takes any size (default {DEFAULT_SIZE})",
                               type=int)
+    preprocess: Any = option(None, "caffe, tf, torch or none (default: a built-in model's own; a model "
+                             "file: none, with a note unless it starts with a Rescaling layer)",
+                             choices=PREPROCESS_MODES, doc="as on the command line, or a callable taking "
+                             "and returning a float32 array (n, H, W, C)")
+    mean: Any = option(None, "per-channel means subtracted from 0..255 input, e.g. 123.7,116.3,103.5",
+                       type=_triple, metavar="R,G,B")
+    std: Any = option(None, "per-channel divisors after --mean, e.g. 58.4,57.1,57.4", type=_triple,
+                      metavar="R,G,B")
     skip_bad: bool = option(False, "render the good images, list the bad ones", action="store_true")
     overlay: bool = option(False, "show the input image beside each atlas", action="store_true")
     out: Any = option("montage-features", OutputOptions.__dataclass_fields__["out"].metadata["help"],
@@ -129,10 +190,24 @@ class FeaturesOptions(OutputOptions):
 
     def __post_init__(self):
         super().__post_init__()
+        _whole(self, "batch_size", "size", optional=True)
+        object.__setattr__(self, "layers", _names(self.layers, "layers"))
+        object.__setattr__(self, "images", _names(self.images, "images"))
         if self.batch_size is not None and int(self.batch_size) < 1:
             raise MontageError(f"--batch-size {self.batch_size} must be at least 1")
         if self.size is not None and int(self.size) < MIN_SIDE:
             raise MontageError(f"--size {self.size} is too small: the model needs at least {MIN_SIDE}")
+        p = self.preprocess
+        if p is not None and not callable(p) and p not in PREPROCESS_MODES:
+            raise MontageError(f"unknown --preprocess {p!r}: choose one of {', '.join(PREPROCESS_MODES)}, "
+                               "or give --mean/--std")
+        if p is not None and (self.mean is not None or self.std is not None):
+            raise MontageError("give either --preprocess or --mean/--std, not both")
+        for name in ("mean", "std"):
+            v = getattr(self, name)
+            if v is not None and (len(v) != 3 or not all(math.isfinite(x) for x in v)
+                                  or (name == "std" and min(v) <= 0)):
+                raise MontageError(f"--{name} needs three numbers R,G,B" + (" above 0" if name == "std" else ""))
 
 
 def add_arguments(parser, cls):
@@ -148,16 +223,17 @@ def add_arguments(parser, cls):
                 groups[md["group"]] = parser.add_argument_group(md["group"])
             where = groups[md["group"]]
         kw = dict(md["cli"])
-        if kw.get("action") not in ("store_true", "store_false"):
-            kw.setdefault("default", list(f.default) if isinstance(f.default, tuple) else f.default)
-            if kw.get("nargs") and isinstance(f.default, str):
-                kw["default"] = [f.default]
+        if kw.get("nargs"):   # --layer a b --layer c: all three (from_arguments fills the default in)
+            kw.update(action="extend", default=None)
+        elif kw.get("action") not in ("store_true", "store_false"):
+            kw.setdefault("default", f.default)
         where.add_argument(md["flag"] or "--" + f.name.replace("_", "-"), dest=f.name, help=md["help"], **kw)
 
 
 def from_arguments(cls, args: argparse.Namespace):
     """The options object for parsed command-line ``args``."""
-    return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+    return cls(**{f.name: f.default if getattr(args, f.name) is None else getattr(args, f.name)
+                  for f in fields(cls)})
 
 
 def api(cls, positional):

@@ -1,11 +1,12 @@
 """Plan a forward pass before any image is read: input size, map shapes, memory, batch size."""
 
+import dataclasses
 from dataclasses import dataclass
 
 from .backend import keras
 from .errors import MontageError
 from .extract import extractor, predict, runnable_names
-from .graph import all_layers, feature_layers
+from .graph import feature_layers, is_map, walk
 from .images import DEFAULT_SIZE
 
 
@@ -16,8 +17,8 @@ class Forward:
     Attributes
     ----------
     loaded : montage.models.Loaded
-    layers : list of keras layers
-    names : list of str, the layers' names (kept: :meth:`run` may rename layers while it runs)
+    layers : list of :class:`montage.graph.Node`
+    names : list of str, the layers' paths
     input_shape : (height, width, channels) fed to the model
     shapes : list of (H, W, C), one per layer, as the model computes them
     batch_size : int
@@ -42,7 +43,35 @@ class Forward:
                 yield batch, predict(ext, batch.x)
 
 
-def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=lambda msg: None):
+def starts_with_scaling(model):
+    """True when the model's first layer rescales or normalises its input (keras.applications'
+    MobileNetV3, EfficientNet and ConvNeXt do): raw 0..255 values are then right."""
+    L = keras().layers
+    for node in walk(model):
+        if isinstance(node.layer, L.InputLayer) or hasattr(node.layer, "layers"):
+            continue
+        return isinstance(node.layer, (L.Rescaling, L.Normalization))
+    return False
+
+
+def choose_preprocess(loaded, preprocess=None, mean=None, std=None, note=lambda msg: None):
+    """The preprocessing to feed ``loaded``: what the user asked for, else a built-in model's own,
+    else none (saying so in one line when the model has no rescaling layer of its own)."""
+    if preprocess is not None:
+        return preprocess
+    if mean is not None or std is not None:
+        return {"mean": tuple(mean) if mean is not None else (0.0, 0.0, 0.0),
+                "std": tuple(std) if std is not None else (1.0, 1.0, 1.0)}
+    if loaded.preprocess != "none":
+        return loaded.preprocess
+    if not starts_with_scaling(loaded.model):
+        note(f"model {loaded.name} is fed raw RGB values 0..255 (it has no Rescaling or Normalization "
+             "layer at its input): if it expects otherwise, pass --preprocess caffe|tf|torch or --mean/--std")
+    return "none"
+
+
+def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=lambda msg: None,
+            preprocess=None, mean=None, std=None):
     """Check a forward pass before any image is read: input size, map shapes, memory.
 
     Parameters
@@ -59,10 +88,13 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
         Bytes the forward pass may use (default half the available memory).
     note : callable
         Takes one-line messages for the user.
+    preprocess, mean, std
+        See :func:`choose_preprocess`.
 
     Returns
     -------
     Forward
+        Its ``loaded`` records the preprocessing chosen.
     """
     from .canvas import available_memory
 
@@ -86,16 +118,17 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
         except Exception as e:
             raise MontageError(f"model {model.name!r} cannot take {w} x {h} images "
                                f"({type(e).__name__}): give another --size") from None
-    for layer, shape in zip(chosen, shapes):
+    for node, shape in zip(chosen, shapes):
         if len(shape) != 3 or 0 in shape:
-            raise MontageError(f"layer {layer.name!r} outputs shape {shape}, not (height, width, channels) "
+            raise MontageError(f"layer {node.name!r} outputs shape {shape}, not (height, width, channels) "
                                "maps, at this input size: choose another layer or a larger --size")
     budget = available_memory() // 2 if budget is None else budget
     bs, shrunk = default_batch_size(per_image, budget, batch_size)
     if shrunk:
         note(f"--batch-size {batch_size} would need {batch_size * per_image / 1e9:.1f} GB for the forward "
              f"pass: using batches of {bs}")
-    return Forward(loaded, chosen, [layer.name for layer in chosen], (h, w, c), shapes, bs)
+    loaded = dataclasses.replace(loaded, preprocess=choose_preprocess(loaded, preprocess, mean, std, note))
+    return Forward(loaded, chosen, [n.name for n in chosen], (h, w, c), shapes, bs)
 
 
 def input_geometry(model):
@@ -118,11 +151,9 @@ def input_geometry(model):
     return shape[1], shape[2], int(shape[3])
 
 
-def map_shapes(model, layers, height, width, channels):
+def map_shapes(model, nodes, height, width, channels):
     """(H, W, C) of each layer's output for one (height, width, channels) input, as Keras computes them."""
-    k = keras()
-    probe = k.Model(model.inputs, [layer.output for layer in layers])
-    specs = probe.compute_output_spec(k.KerasTensor((1, height, width, channels)))
+    specs = extractor(model, nodes).compute_output_spec(keras().KerasTensor((1, height, width, channels)))
     if not isinstance(specs, (list, tuple)):
         specs = [specs]
     return [tuple(int(d) for d in s.shape[1:]) for s in specs]
@@ -131,17 +162,10 @@ def map_shapes(model, layers, height, width, channels):
 def forward_bytes(model, chosen, height, width, channels):
     """Memory one image needs in the forward pass: the chosen outputs twice (the framework's
     and the host copy) plus the two largest maps of the whole model, alive together."""
-    all4d = [layer for layer in all_layers(model) if _rank(layer) == 4]
+    all4d = [n for n in walk(model) if is_map(n.layer)]
     sizes = [4 * h * w * c for h, w, c in map_shapes(model, all4d, height, width, channels)]
     mine = [4 * h * w * c for h, w, c in map_shapes(model, chosen, height, width, channels)]
     return 2 * sum(mine) + sum(sorted(sizes)[-2:]) + 4 * height * width * channels
-
-
-def _rank(layer):
-    try:
-        return len(layer.output.shape)
-    except Exception:   # a layer never called in a graph
-        return None
 
 
 def default_batch_size(per_image, budget_bytes, asked=None):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .canvas import allocate, check_fits, clear, paint
 from .console import note, progress
@@ -152,7 +153,7 @@ def _good_images(paths, opts):
 def run(opts: FeaturesOptions) -> dict:
     """Run :func:`features` for an options object; returns the manifest."""
     from .backend import device
-    from .images import DEFAULT_SIZE, find_images
+    from .images import find_images
     from .graph import slug
     from .models import load_model
     from .plan import prepare
@@ -164,8 +165,9 @@ def run(opts: FeaturesOptions) -> dict:
     inputs = input_paths(opts.model, opts.weights, paths + specs)
     check_out(opts.out, opts.overwrite, inputs)
     good, bad = _good_images(paths, opts)
-    loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size or DEFAULT_SIZE)
-    fwd = prepare(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet))
+    loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
+    fwd = prepare(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet),
+                  preprocess=opts.preprocess, mean=opts.mean, std=opts.std)
     ih, iw, _ = fwd.input_shape
     atlas = Atlas.layout(fwd.names, fwd.shapes, opts.cell, style.gap, (ih, iw) if opts.overlay else None)
     check_fits(*atlas.world, 3, "atlas of one image")
@@ -176,15 +178,16 @@ def run(opts: FeaturesOptions) -> dict:
         (tmp / "images").mkdir()
         with progress(len(good), "images", "img", opts.quiet) as bar, AtlasWriter() as writer:
             for batch, outs in fwd.run(good):
+                check_stop()
                 for j, path in enumerate(batch.paths):
                     base = tmp / "images" / f"{len(views):05d}_{slug(Path(path).stem)}"
                     view = draw_atlas(outs, j, batch.rgb[j] if opts.overlay else None, atlas, style,
                                       writer, base, opts)
                     views.append({**view, "name": str(path)})
                 bar.update(len(batch.paths))
-        manifest = {**header("features", loaded, style, input_size=ih, device=device()),
+        manifest = {**header("features", fwd.loaded, style, input_size=ih, device=device()),
                     "skipped": [{"path": str(p), "reason": why} for p, why in bad], "views": views}
-        finish(tmp, manifest, f"{loaded.name} feature maps", opts.quiet)
+        finish(tmp, manifest, f"{fwd.loaded.name} feature maps", opts.quiet)
     dt = time.perf_counter() - t0
     note(f"{len(views)} image(s) -> {Path(opts.out) / 'index.html'} ({dt:.1f} s, "
          f"{len(views) / dt:.2f} images/s)", opts.quiet)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .canvas import allocate, check_fits, paint
 from .console import note, progress
@@ -45,51 +46,104 @@ def filter_cells(kernel, kind, input_order):
     return np.ascontiguousarray(kernel.transpose(0, 1, 3, 2)).reshape(kh, kw, cout * cin, 1)
 
 
-def _flat_png(src, grid, ranges, lut, bands, const, png_cell, path):
+def kernel_grid(k, rgb, cell, gap, input_order="rgb"):
+    """(grid, kind, cells) of a kernel block (:class:`montage.graph.Kernel`).
+
+    ``cells`` has shape (cell_h, cell_w, n, samples), cell ``k`` at grid row ``k // cols``.
+    1x1 kernels are a matrix (one weight per pixel, no gap); depthwise kernels a near-square
+    grid of output channels; a 3-D kernel's cell shows its depth slices side by side, with
+    one NaN column between them (painted over with the gap colour, see :func:`_separate`).
+    """
+    w = k.weights
+    if k.kind == "depthwise":
+        kh, kw, cin, mult = w.shape
+        rows, cols = near_square(cin * mult)
+        scale = DEFAULT_SCALE if cell is None else scale_at_most(cell, kh, kw)
+        return (Grid(rows, cols, cin * mult, kh, kw, scale, gap), "depthwise",
+                np.ascontiguousarray(w.reshape(kh, kw, cin * mult, 1)))
+    if w.ndim == 5:
+        kd, kh, kw, cin, cout = w.shape
+        cells = np.full((kh, kd * (kw + 1) - 1, cout * cin, 1), np.nan, np.float32)
+        for d in range(kd):
+            cells[:, d * (kw + 1):d * (kw + 1) + kw, :, 0] = filter_cells(w[d], "filters", input_order)[..., 0]
+        scale = DEFAULT_SCALE if cell is None else scale_at_most(cell, kh, kw)
+        return Grid(cout, cin, cout * cin, kh, cells.shape[1], scale, gap), "filters", cells
+    if w.shape[:2] == (1, 1):
+        cout, cin = w.shape[3], w.shape[2]
+        return Grid(cout, cin, cout * cin, 1, 1, 1, 0), "filters", filter_cells(w, "filters", input_order)
+    grid, kind = filter_grid(w.shape, rgb and k.groups == 1, cell, gap)
+    return grid, kind, filter_cells(w, kind, input_order)
+
+
+def _separate(canvas, grid, depth, fill):
+    """Paint the columns between a 3-D kernel's depth slices with ``fill`` (the gap colour)."""
+    slice_w = (grid.cell_w + 1) // depth - 1
+    for c in range(grid.cols):
+        for d in range(1, depth):
+            x = c * grid.pitch_x + (d * (slice_w + 1) - 1) * grid.scale
+            canvas[:grid.height, x:x + grid.scale] = fill
+
+
+def _draw(src, grid, ranges, lut, bands, const, depth, gap_rgb):
+    """A canvas with the grid painted (and a 3-D kernel's slices separated)."""
+    canvas = allocate(grid.height, grid.width, bands)   # the kernel writes every pixel
+    paint(src, grid, *ranges, lut, canvas, const_index=const)
+    if depth > 1:
+        _separate(canvas, grid, depth, gap_rgb[0] if bands == 1 else (*gap_rgb, 255))
+    return canvas
+
+
+def _flat_png(src, grid, ranges, lut, bands, const, depth, gap_rgb, png_cell, path):
     """Write the grid at ``png_cell`` pixels per kernel side where it stays small; True if written."""
-    scale = scale_at_least(png_cell, grid.cell_h, grid.cell_w)
+    scale = scale_at_least(png_cell, grid.cell_h, grid.cell_w if depth == 1 else grid.cell_h)
     pgrid = Grid(grid.rows, grid.cols, grid.n, grid.cell_h, grid.cell_w, scale, grid.gap)
     if pgrid.height * pgrid.width > PNG_MAX_PIXELS:
         return False
-    canvas = allocate(pgrid.height, pgrid.width, bands)
-    paint(src, pgrid, *ranges, lut, canvas, const_index=const)
-    write_png(canvas, path)
+    write_png(_draw(src, pgrid, ranges, lut, bands, const, depth, gap_rgb), path)
     return True
 
 
-def _draw_layer(layer, name, folder, loaded, opts, style):
-    """Draw and write one layer; returns its manifest block and its tile source."""
-    from .graph import kernel_of
+def _mode(kind, normalize):
+    """The normalisation a block gets: rows and columns mean filters and input channels only in
+    'filters' blocks; elsewhere a filter is a cell."""
+    if kind != "filters" and normalize in ("filter", "channel"):
+        return "cell"
+    return normalize
 
-    kernel = kernel_of(layer)
-    grid, kind = filter_grid(kernel.shape, opts.rgb, opts.cell, style.gap)
-    src = filter_cells(kernel, kind, loaded.input_order)
-    mode = "cell" if kind == "rgb" and opts.normalize == "filter" else opts.normalize
+
+def _draw_layer(k, name, folder, loaded, opts, style):
+    """Draw and write one kernel block; returns its manifest block and its tile source."""
+    grid, kind, src = kernel_grid(k, opts.rgb, opts.cell, style.gap, loaded.input_order)
+    depth = k.weights.shape[0] if k.weights.ndim == 5 else 1
+    mode = _mode(kind, opts.normalize)
     lo, hi, glo, ghi = grid_ranges(src, mode, grid.cols, style.clip)
     lut, bands = style.lut_for([src], rgb=(kind == "rgb"))
-    canvas = allocate(grid.height, grid.width, bands)   # the kernel writes every pixel
-    paint(src, grid, lo, hi, lut, canvas, const_index=const_index(mode))
+    const = const_index(mode)
     base = folder / "layers" / name
+    canvas = _draw(src, grid, (lo, hi), lut, bands, const, depth, style.gap_rgb)
     dzi = write_block(canvas, base, opts.tile_format, opts.tiff, opts.quiet)
     del canvas
-    flat = opts.png and _flat_png(src, grid, (lo, hi), lut, bands, const_index(mode), opts.png_cell,
-                                  base.with_suffix(".png"))
+    flat = opts.png and _flat_png(src, grid, (lo, hi), lut, bands, const, depth, style.gap_rgb,
+                                  opts.png_cell, base.with_suffix(".png"))
     write_values(base.with_suffix(".values.js"), f"layers/{name}.values.js", src)
     block = {
-        "layer": layer.name, "kind": kind, "kernel_shape": list(kernel.shape),
+        "layer": k.name, "kind": kind, "kernel_shape": list(k.stored_shape),
         "grid": grid.to_dict(), "normalize": norm_entry(mode, style.clip, glo, ghi, GRID_MODES[mode]),
-        "rows": "filter", "cols": "channel" if kind == "filters" else None,
+        "rows": "filter" if kind != "depthwise" else None, "cols": "channel" if kind == "filters" else None,
         "channel_order": ("RGB" if kind == "rgb" else None),
         "dzi": f"layers/{name}.dzi", "png": f"layers/{name}.png" if flat else None,
         "tiff": f"layers/{name}.tif" if opts.tiff else None,
         "values": f"layers/{name}.values.js",
     }
+    extra = {"op": k.op, "groups": k.groups if k.groups > 1 else None, "depth": depth if depth > 1 else None,
+             "multiplier": k.weights.shape[3] if kind == "depthwise" else None}
+    block.update({key: v for key, v in extra.items() if v is not None and (key != "op" or k.op != "Conv2D")})
     return block, {"dzi": dict(dzi, Url=f"layers/{dzi['Url']}"), "path": f"layers/{name}.dzi"}
 
 
 def run(opts: FiltersOptions) -> dict:
     """Run :func:`filters` for an options object; returns the manifest."""
-    from .graph import find_layers, slug
+    from .graph import find_layers, kernels, slug
     from .models import load_model
 
     t0 = time.perf_counter()
@@ -97,19 +151,21 @@ def run(opts: FiltersOptions) -> dict:
     inputs = input_paths(opts.model, opts.weights)
     check_out(opts.out, opts.overwrite, inputs)
     loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe)
-    chosen = find_layers(loaded.model, opts.layers)
-    if opts.rgb and opts.normalize == "channel" and any(x.kernel.shape[2] == 3 for x in chosen):
+    names = opts.layers or (["block1_conv2"] if loaded.name == "vgg16" else ["all"])
+    chosen = [k for node in find_layers(loaded.model, names) for k in kernels(node)]
+    grids = [kernel_grid(k, opts.rgb, opts.cell, style.gap)[:2] for k in chosen]
+    if opts.rgb and opts.normalize == "channel" and any(kind == "rgb" for _, kind in grids):
         raise MontageError("--rgb shows the 3 input channels together: use --normalize global, filter, "
                            "cell or symmetric")
-    for layer in chosen:  # every canvas must fit before any work starts
-        g, _ = filter_grid(tuple(layer.kernel.shape), opts.rgb, opts.cell, style.gap)
-        check_fits(g.height, g.width, 3, f"canvas of {layer.name}")
+    for k, (g, _) in zip(chosen, grids):  # every canvas must fit before any work starts
+        check_fits(g.height, g.width, 3, f"canvas of {k.name}")
     blocks, tiles = [], []
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         (tmp / "layers").mkdir()
         with progress(len(chosen), "filters", "layer", opts.quiet) as bar:
-            for i, layer in enumerate(chosen):
-                block, tile = _draw_layer(layer, f"{i:02d}_{slug(layer.name)}", tmp, loaded, opts, style)
+            for i, k in enumerate(chosen):
+                check_stop()
+                block, tile = _draw_layer(k, f"{i:02d}_{slug(k.name)}", tmp, loaded, opts, style)
                 blocks.append(block)
                 tiles.append(tile)
                 bar.update(1)
@@ -121,13 +177,17 @@ def run(opts: FiltersOptions) -> dict:
         manifest = {**header("filters", loaded, style),
                     "views": [{"name": "filters", "world": [ww, wh], "tiles": tiles, "blocks": blocks}]}
         finish(tmp, manifest, f"{loaded.name} filters", opts.quiet)
+    no_png = sum(b["png"] is None for b in blocks) if opts.png else 0
+    if no_png:
+        note(f"no flat PNG for {no_png} of {len(blocks)} layers (over {PNG_MAX_PIXELS // 1_000_000} megapixels "
+             f"at --png-cell {opts.png_cell}): their Deep Zoom images hold every kernel", opts.quiet)
     note(f"{sum(b['grid']['n'] for b in blocks):,} kernels of {len(blocks)} layer(s) -> "
          f"{Path(opts.out) / 'index.html'} ({time.perf_counter() - t0:.1f} s)", opts.quiet)
     return manifest
 
 
 @api(FiltersOptions, ("model", "layers", "out"))
-def filters(model="vgg16", layers="block1_conv2", out="montage-filters", **options) -> dict:
+def filters(model="vgg16", layers=None, out="montage-filters", **options) -> dict:
     """Render every kernel of conv layers as Deep Zoom images with a viewer page.
 
     Row ``i`` of a layer's grid is filter (output channel) ``i``, column ``j`` input

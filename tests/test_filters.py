@@ -25,16 +25,18 @@ def _expected(kernel, mode, cmap, gap, scale, clip=0.0, bands=3):
                           const_index=128 if mode == "symmetric" else 0)
 
 
-@pytest.mark.parametrize("mode,cmap,bands", [("global", "gray", 1), ("cell", "viridis", 3),
-                                             ("symmetric", "RdBu_r", 3), ("filter", "magma", 3)])
-def test_dzi_and_tiff_round_trip(model, tmp_path, mode, cmap, bands):
+@pytest.mark.parametrize("mode,cmap,bands,clip", [("global", "gray", 1, 0.0), ("cell", "viridis", 3, None),
+                                                  ("symmetric", "RdBu_r", 3, 2.5), ("filter", "magma", 3, None)])
+def test_dzi_and_tiff_round_trip(model, tmp_path, mode, cmap, bands, clip):
     out = tmp_path / "o"
+    given = {} if clip is None else {"clip": clip}   # None: the default, 1 percentile
     m = montage.filters(model, ["conv_a", "conv_b", "conv_c"], out, cmap=cmap, normalize=mode,
-                        cell=9, gap=2, tiff=True, quiet=True)
+                        cell=9, gap=2, tiff=True, quiet=True, **given)
     view = m["views"][0]
     for block, tile in zip(view["blocks"], view["tiles"]):
         kernel = model.get_layer(block["layer"]).get_weights()[0]
-        want = _expected(kernel, mode, cmap, 2, 9 // max(kernel.shape[:2]), bands=bands)
+        want = _expected(kernel, mode, cmap, 2, 9 // max(kernel.shape[:2]), 1.0 if clip is None else clip,
+                         bands=bands)
         np.testing.assert_array_equal(read_dzi_level(out, tile), want)
         import pyvips
         tif = pyvips.Image.new_from_file(str(out / block["tiff"])).numpy()
@@ -51,7 +53,7 @@ def test_manifest_maps_pixels_to_filter_and_channel(model, tmp_path):
     saved = layer.get_weights()
     layer.set_weights([kernel, saved[1]])
     try:
-        m = montage.filters(model, "conv_b", tmp_path / "o", cmap="gray", cell=6, quiet=True)
+        m = montage.filters(model, "conv_b", tmp_path / "o", cmap="gray", cell=6, clip=0, quiet=True)
     finally:
         layer.set_weights(saved)
     block, tile = m["views"][0]["blocks"][0], m["views"][0]["tiles"][0]
@@ -106,7 +108,8 @@ def test_flat_png_has_24px_kernels(model, tmp_path):
 
 
 def test_hed_weights_are_the_trained_vgg16_conv_stack():
-    from montage.models import load_model, read_hed_kernels
+    from montage.applications import read_hed_kernels
+    from montage.models import load_model
 
     loaded = load_model("vgg16", "hed")
     saved = read_hed_kernels()

@@ -74,7 +74,7 @@ def test_model_file_and_its_errors(tmp_path):
         load_model(str(bad))
     with pytest.raises(MontageError, match="neither a built-in model"):
         load_model(str(tmp_path / "missing.keras"))
-    with pytest.raises(MontageError, match="for --model vgg16"):
+    with pytest.raises(MontageError, match="for built-in models"):
         load_model(str(path), "hed")
 
 

@@ -461,3 +461,116 @@ def test_unbuilt_sequential_is_one_line(tmp_path):
     for cmd in ("features", "filters"):
         one_line(run(cmd, "--model", str(tmp_path / "unbuilt.keras"), "--out", str(tmp_path / "o")),
                  "is not built", "model.build")
+
+
+# --- more of the same kind, found by an adversarial pass -------------------------------------------
+
+def test_overwrite_looks_at_every_file_of_an_old_output(model_file, tmp_path):
+    out = tmp_path / "o"
+    assert run("filters", "--model", str(model_file), "--layer", "all", "--out", str(out),
+               "--quiet").returncode == 0
+    for extra, named, added in (("layers/00_my-notes.txt", "layers/00_my-notes.txt", "layers/00_my-notes.txt"),
+                                ("layers/01_conv_b_files/mine/thesis.tex", "layers/01_conv_b_files/mine",
+                                 "layers/01_conv_b_files/mine"),
+                                ("images/1_holiday.jpg", "images/1_holiday.jpg", "images"),
+                                ("openseadragon/images/notes.txt", "openseadragon/images/notes.txt",
+                                 "openseadragon/images/notes.txt")):
+        f = out / extra
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("precious")
+        one_line(run("filters", "--model", str(model_file), "--layer", "all", "--out", str(out), "--overwrite"),
+                 "not written by montage", repr(named))
+        assert f.read_text() == "precious"
+        shutil.rmtree(out / added) if (out / added).is_dir() else f.unlink()
+    r = run("filters", "--model", str(model_file), "--layer", "conv_a", "--out", str(out), "--overwrite",
+            "--quiet")
+    assert r.returncode == 0 and siblings(tmp_path) == []
+
+
+def _patched_run(patch, *args):
+    """``montage ARGS`` in a process where ``patch`` (Python source) ran first."""
+    code = f"import os, signal, sys, shutil\n{patch}\nfrom montage.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, timeout=300)
+
+
+def test_a_signal_whose_exception_a_callback_dropped_still_stops_the_run(model_file, tmp_path):
+    # libvips' callbacks drop a Python exception raised in them: only the record of the signal is left.
+    patch = ("import montage.write as w, montage._lock as lk\n"
+             "real = w.write_dzi\n"
+             "def write_dzi(*a, **k):\n"
+             "    lk.stop_requested.append(signal.SIGTERM)\n"
+             "    return real(*a, **k)\n"
+             "w.write_dzi = write_dzi\n")
+    r = _patched_run(patch, "filters", "--model", str(model_file), "--layer", "conv_a", "--out",
+                     str(tmp_path / "o"))
+    one_line(r, "interrupted; nothing was written", code=128 + signal.SIGTERM)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_parent_of_out_vanishing_mid_run_is_one_line(model_file, tmp_path):
+    parent = tmp_path / "sub"
+    patch = ("import montage.manifest as m\n"
+             "real = m.write_values\n"
+             "def write_values(*a, **k):\n"
+             f"    shutil.rmtree({str(parent)!r})\n"
+             "    return real(*a, **k)\n"
+             "m.write_values = write_values\n")
+    r = _patched_run(patch, "filters", "--model", str(model_file), "--layer", "conv_a", "--out",
+                     str(parent / "o"))
+    one_line(r, "was moved or deleted while montage wrote into it")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_old_output_that_cannot_be_removed_is_named_and_found_later(model_file, tmp_path):
+    out = tmp_path / "o"
+    assert run("filters", "--model", str(model_file), "--layer", "conv_a", "--out", str(out),
+               "--quiet").returncode == 0
+    patch = ("import montage._output as o\n"
+             "def rmtree(path, onerror=None, **kw):\n"
+             "    onerror(os.rmdir, path, (PermissionError, PermissionError(13, 'Permission denied'), None))\n"
+             "o.shutil.rmtree = rmtree\n")
+    r = _patched_run(patch, "filters", "--model", str(model_file), "--layer", "conv_b", "--out", str(out),
+                     "--overwrite")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    old = [n for n in siblings(tmp_path) if ".old-" in n]
+    assert len(old) == 1 and f"could not remove the previous output, moved aside to {tmp_path / old[0]}" \
+        in r.stderr.decode()
+    r = run("filters", "--model", str(model_file), "--layer", "conv_a", "--out", str(out), "--overwrite")
+    assert r.returncode == 0 and f"found {tmp_path / old[0]}" in r.stderr.decode()
+
+
+def test_full_disk_beside_out_is_one_line(model_file, tmp_path):
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        (mnt / "filler").write_bytes(b"x" * 60_000)
+        with pytest.raises(OSError):
+            (mnt / "filler2").write_bytes(b"x" * 8192)     # really full now
+        (mnt / "filler2").unlink()
+        r = run("filters", "--model", str(model_file), "--layer", "conv_a", "--out", str(mnt / "o"))
+        one_line(r, str(mnt))
+        assert sorted(p.name for p in mnt.iterdir()) == ["filler"]
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_repeated_layer_options_add_up(model_file, tmp_path):
+    r = run("filters", "--model", str(model_file), "--layer", "conv_a", "--layer", "conv_b", "conv_a",
+            "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert [b["layer"] for b in read_manifest(tmp_path / "o")["views"][0]["blocks"]] == ["conv_a", "conv_b"]
+
+
+def test_api_arguments_of_the_wrong_type_are_montage_errors(tmp_path):
+    model = small_model()
+    for kwargs in ({"layers": 5}, {"layers": []}, {"out": None}, {"out": ""}, {"cell": "x"}, {"gap": None},
+                   {"clip": "a"}, {"png_cell": None}, {"weights": 5}, {"model": None}):
+        args = {"model": model, "layers": "conv_a", "out": tmp_path / "o", "quiet": True, **kwargs}
+        with pytest.raises(montage.MontageError):
+            montage.filters(**args)
+    with pytest.raises(montage.MontageError, match="images"):
+        montage.features(model, np.zeros((2, 2)), tmp_path / "o", quiet=True)
+    assert list(tmp_path.iterdir()) == []
