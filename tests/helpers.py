@@ -73,3 +73,34 @@ def random_images(folder, n, side=40, seed=0):
     folder.mkdir(parents=True, exist_ok=True)
     return [write_image(folder / f"img{i:02d}.png", rng.integers(0, 256, (side, side + 3, 3), np.uint8))
             for i in range(n)]
+
+
+def kinds_model(seed=0):
+    """Every 2-D conv kind in one functional model, with a nested submodel, a Dense head and
+    random biases: (model, the nested model)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inner_in = keras.Input((10, 10, 8))
+    y = L.Conv2D(6, 3, padding="same", name="inner_conv")(inner_in)
+    y = L.DepthwiseConv2D(3, padding="same", name="inner_dw")(y)
+    inner = keras.Model(inner_in, y, name="base")
+    i = keras.Input((20, 20, 4), name="image")
+    outs = [L.Conv2D(6, (1, 3), name="c13")(i),
+            L.Conv2D(8, 3, groups=2, padding="same", name="grouped")(i),
+            L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="dw")(i),
+            L.SeparableConv2D(5, 3, padding="same", name="sep")(i),
+            L.Conv2DTranspose(3, 3, strides=2, name="tr")(i),
+            L.Conv2D(7, (7, 1), dilation_rate=2, name="tall")(i)]
+    x = L.Conv2D(8, 1, strides=2, name="pw")(i)
+    x = inner(x)
+    x = L.Conv2D(3, 3, name="post")(x)
+    outs.append(L.Dense(2, name="head")(L.GlobalAveragePooling2D()(x)))
+    model = keras.Model(i, outs, name="kinds")
+    rng = np.random.default_rng(seed)
+    for layer in model.layers + inner.layers:
+        w = layer.get_weights()
+        if w:
+            layer.set_weights(w[:-1] + [rng.normal(size=w[-1].shape).astype("float32")])
+    return model, inner

@@ -460,3 +460,39 @@ def test_bidi_and_control_characters_in_names_are_shown_escaped(browser, tmp_pat
     assert shown["views"][2].endswith("img\\u202egnp.exe.png")
     assert "img\\u202egnp.exe.png" in shown["readout"]
     page.close()
+
+
+def test_readout_names_depthwise_and_grouped_cells(browser, tmp_path):
+    from helpers import kinds_model
+
+    model, _ = kinds_model()
+    out = tmp_path / "kinds"
+    m = montage.filters(model, ["dw", "grouped"], out, quiet=True)
+    blocks = {b["layer"]: b for b in m["views"][0]["blocks"]}
+    page = open_page(browser, (out / "index.html").as_uri())
+    dw = blocks["dw"]                      # 4 input channels x multiplier 2: output k = input k // 2
+    kernel = model.get_layer("dw").get_weights()[0]
+    for k in (0, 5, 7):
+        zoom_to_cell(page, dw, k)
+        hover(page, dw, k)
+        page.wait_for_function(f"() => document.getElementById('readout').dataset.channel === '{k}'"
+                               " && document.getElementById('readout').querySelectorAll('td').length === 9")
+        ro = readout(page)
+        assert ro["data"]["input"] == str(k // 2) and ro["data"]["multiplier"] == str(k % 2)
+        assert f"input    {k // 2}  (multiplier {k % 2})" in ro["text"]
+        got = np.array([float(t) for t in ro["cells"]]).reshape(3, 3)
+        np.testing.assert_allclose(got, kernel[:, :, k // 2, k % 2], rtol=2e-3, atol=1e-6)
+    gr = blocks["grouped"]                 # 8 filters in 2 groups of 4, each reading 2 of 4 channels
+    kernel = model.get_layer("grouped").get_weights()[0]
+    for f, j in ((1, 1), (6, 0)):
+        k = f * gr["grid"]["cols"] + j
+        zoom_to_cell(page, gr, k)
+        hover(page, gr, k)
+        real = j + (f // 4) * 2
+        page.wait_for_function(f"() => document.getElementById('readout').dataset.filter === '{f}'"
+                               f" && document.getElementById('readout').dataset.channel === '{real}'"
+                               " && document.getElementById('readout').querySelectorAll('td').length === 9")
+        got = np.array([float(t) for t in readout(page)["cells"]]).reshape(3, 3)
+        np.testing.assert_allclose(got, kernel[:, :, j, f], rtol=2e-3, atol=1e-6)
+    assert page.errors == []
+    page.close()

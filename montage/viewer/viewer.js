@@ -48,13 +48,21 @@
     return new OSD.Rect((dx || 0) + b.x + col * p[1], b.y + row * p[0], g.cell_w * g.scale, g.cell_h * g.scale);
   }
   /* A block's cell index k <-> named indices (filter/channel). */
+  /* A grouped conv's column j of filter f is input channel j + (f's group) * columns. */
+  function groupOffset(b, filter) {
+    return b.groups > 1 ? Math.floor(filter / (b.grid.rows / b.groups)) * b.grid.cols : 0;
+  }
   function cellNames(b, k) {
-    if (b.kind === "filters") return { filter: Math.floor(k / b.grid.cols), channel: k % b.grid.cols };
+    if (b.kind === "filters") {
+      var f = Math.floor(k / b.grid.cols);
+      return { filter: f, channel: k % b.grid.cols + groupOffset(b, f) };
+    }
     if (b.kind === "rgb") return { filter: k };
+    if (b.kind === "depthwise") return { channel: k, input: Math.floor(k / b.multiplier), multiplier: k % b.multiplier };
     return { channel: k };
   }
   function cellIndex(b, q) {
-    if (b.kind === "filters") return q.filter * b.grid.cols + q.channel;
+    if (b.kind === "filters") return q.filter * b.grid.cols + q.channel - groupOffset(b, q.filter);
     if (b.kind === "rgb") return q.filter;
     return q.channel;
   }
@@ -132,7 +140,14 @@
     if (M.kind === "features") lines.push("image    " + safe(M.views[h.view === undefined ? state.view : h.view].name));
     lines.push("layer    " + safe(b.layer));
     if (names.filter !== undefined) lines.push("filter   " + names.filter);
-    if (names.channel !== undefined) lines.push("channel  " + names.channel);
+    if (names.channel !== undefined) lines.push((b.kind === "depthwise" ? "output   " : "channel  ") + names.channel);
+    if (names.input !== undefined) lines.push("input    " + names.input + "  (multiplier " + names.multiplier + ")");
+    if (b.groups > 1) lines.push("group    " + Math.floor(names.channel / b.grid.cols) + " of " + b.groups);
+    if (b.depth > 1) {   // a 3-D kernel: depth slices side by side, one gap column apart
+      var sw = (b.grid.cell_w + 1) / b.depth;
+      lines.push("depth    " + Math.floor(h.cx / sw) + (h.cx % sw === sw - 1 ? "  (between slices)" : ""));
+    }
+    if (b.op) lines.push("op       " + safe(b.op));
     if (b.kind === "features") lines.push("y, x     " + h.cy + ", " + h.cx);
     var rg = cellRange(b, h.k);
     lines.push("range    " + fmt(rg[0]) + " .. " + fmt(rg[1]) + "  (" + b.normalize.mode + ")");
