@@ -286,6 +286,40 @@ def tile_formats(work, quick):
     return rows, details
 
 
+def other_models(work, quick):
+    """ResNet50 and MobileNetV2 (random weights, offline): every kernel, and one image's feature maps,
+    each against the same model's bare start-up (`montage layers`: import, build, print)."""
+    import json
+
+    work.mkdir(parents=True)
+    rows, details = [], {}
+    for name in ["mobilenetv2"] if quick else ["resnet50", "mobilenetv2"]:
+        model = ["--model", name, "--weights", "random"]
+        base = process(["-m", "montage", "layers", *model], repeat=1 if quick else 2, cwd=ROOT)
+        layers = ["--layer", "Conv1", "block_1_depthwise"] if quick else ["--layer", "all"]
+        f = process(_montage("filters", *model, *layers, "--out", work / f"f-{name}"), repeat=1 if quick else 2,
+                    cwd=ROOT)
+        blocks = json.loads((work / f"f-{name}" / "manifest.json").read_text())["views"][0]["blocks"]
+        kernels = sum(b["grid"]["n"] for b in blocks)
+        g = process(_montage("features", *model, *(["--layer", "Conv1"] if quick else []), "--out",
+                             work / f"g-{name}"), repeat=1 if quick else 2, cwd=ROOT)
+        maps = sum(b["map_shape"][2] for b in
+                   json.loads((work / f"g-{name}" / "manifest.json").read_text())["views"][0]["blocks"])
+        bare = "`montage layers` on the same model (start-up, build)"
+        rows += [
+            row(f"{name}: filters of {len(blocks)} kernel blocks ({kernels:,} kernels), end to end", f["median_s"],
+                "s", base["median_s"], bare, base["median_s"] / f["median_s"], "", None),
+            row("... its peak memory", f["peak_bytes"] / GB, "GB", base["peak_bytes"] / GB, bare,
+                base["peak_bytes"] / f["peak_bytes"], "", None),
+            row(f"{name}: feature maps of 1 image ({maps:,} maps), end to end", g["median_s"], "s",
+                base["median_s"], bare, base["median_s"] / g["median_s"], "", None),
+            row("... its peak memory", g["peak_bytes"] / GB, "GB", base["peak_bytes"] / GB, bare,
+                base["peak_bytes"] / g["peak_bytes"], "", None),
+        ]
+        details[name] = {"layers": base, "filters": f, "features": g, "kernels": kernels, "maps": maps}
+    return rows, details
+
+
 BENCHMARKS = {
     "filters_block1_conv2": filters_block1_conv2,
     "tiling_kernel": tiling_kernel,
@@ -294,6 +328,7 @@ BENCHMARKS = {
     "features_batches": features_batches,
     "memory_flat": memory_flat,
     "tile_formats": tile_formats,
+    "other_models": other_models,
 }
 
 if __name__ == "__main__":

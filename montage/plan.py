@@ -3,6 +3,8 @@
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
+
 from .backend import keras
 from .errors import MontageError
 from .extract import extractor, predict, runnable_names
@@ -22,6 +24,7 @@ class Forward:
     input_shape : (height, width, channels) fed to the model
     shapes : list of (H, W, C), one per layer, as the model computes them
     batch_size : int
+    channels_first : bool, the model takes and gives (n, C, H, W); ``run`` still yields NHWC
     """
 
     loaded: object
@@ -30,6 +33,7 @@ class Forward:
     input_shape: tuple
     shapes: list
     batch_size: int
+    channels_first: bool = False
 
     def run(self, paths):
         """Yield ``(batch, outputs)``: a :class:`montage.images.Batch` and one float32
@@ -40,7 +44,11 @@ class Forward:
         ext = extractor(self.loaded.model, self.layers)
         with runnable_names(self.loaded.model):
             for batch in imgs.batches(paths, (h, w), self.batch_size, self.loaded.preprocess, c):
-                yield batch, predict(ext, batch.x)
+                if not self.channels_first:
+                    yield batch, predict(ext, batch.x)
+                    continue
+                outs = predict(ext, np.ascontiguousarray(batch.x.transpose(0, 3, 1, 2)))
+                yield batch, [np.ascontiguousarray(o.transpose(0, 2, 3, 1)) for o in outs]
 
 
 def starts_with_scaling(model):
@@ -128,7 +136,16 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
         note(f"--batch-size {batch_size} would need {batch_size * per_image / 1e9:.1f} GB for the forward "
              f"pass: using batches of {bs}")
     loaded = dataclasses.replace(loaded, preprocess=choose_preprocess(loaded, preprocess, mean, std, note))
-    return Forward(loaded, chosen, [n.name for n in chosen], (h, w, c), shapes, bs)
+    return Forward(loaded, chosen, [n.name for n in chosen], (h, w, c), shapes, bs, channels_first(model))
+
+
+def channels_first(model):
+    """True when the model's image layers take (n, C, H, W) (their ``data_format``)."""
+    for node in walk(model):
+        fmt = getattr(node.layer, "data_format", None)
+        if fmt in ("channels_first", "channels_last"):
+            return fmt == "channels_first"
+    return False
 
 
 def input_geometry(model):
@@ -146,6 +163,8 @@ def input_geometry(model):
         raise MontageError(f"model {model.name!r} has no input shape (an unbuilt Sequential, or several "
                            "inputs): start it with keras.Input((H, W, C)), or call model.build((None, H, W, C)) "
                            "before saving it")
+    if len(shape) == 4 and channels_first(model):
+        shape = (shape[0], shape[2], shape[3], shape[1])
     if len(shape) != 4 or shape[3] is None:
         raise MontageError(f"model {model.name!r} takes input of shape {shape}, not images (H, W, channels)")
     return shape[1], shape[2], int(shape[3])
@@ -153,10 +172,13 @@ def input_geometry(model):
 
 def map_shapes(model, nodes, height, width, channels):
     """(H, W, C) of each layer's output for one (height, width, channels) input, as Keras computes them."""
-    specs = extractor(model, nodes).compute_output_spec(keras().KerasTensor((1, height, width, channels)))
+    first = channels_first(model)
+    shape = (1, channels, height, width) if first else (1, height, width, channels)
+    specs = extractor(model, nodes).compute_output_spec(keras().KerasTensor(shape))
     if not isinstance(specs, (list, tuple)):
         specs = [specs]
-    return [tuple(int(d) for d in s.shape[1:]) for s in specs]
+    shapes = [tuple(int(d) for d in s.shape[1:]) for s in specs]
+    return [(s[1], s[2], s[0]) if first and len(s) == 3 else s for s in shapes]
 
 
 def forward_bytes(model, chosen, height, width, channels):
