@@ -4,6 +4,7 @@ Each test asserts the exit code, the one line on stderr and the exact state of t
 disk afterwards: the user's files intact byte for byte, no hidden siblings left.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -61,6 +62,19 @@ def snapshot(folder):
 def siblings(folder):
     """Names in ``folder`` that start with a dot: montage's temporary and lock files."""
     return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith("."))
+
+
+@contextlib.contextmanager
+def tmpfs(path, size, why="(needs root)"):
+    """A small tmpfs mounted at ``path`` for the block; the test is skipped where that is impossible."""
+    path.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                      capture_output=True).returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here {why}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
 
 
 @pytest.fixture(scope="module")
@@ -126,17 +140,10 @@ def test_cwd_symlink_and_mount_point_are_refused_before_any_work(model_file, tmp
     one_line(run("filters", "--model", str(model_file), "--layer", "conv_a", "--out", str(link)),
              "symbolic link")
     assert link.is_symlink() and not (tmp_path / "nowhere").exists()
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    with tmpfs(tmp_path / "mnt", "4m") as mnt:
         one_line(run("filters", "--model", str(model_file), "--layer", "conv_a", "--out", str(mnt)),
                  "mount point", "montage-out")
         assert list(mnt.iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "here", "mnt"]
 
 
@@ -322,18 +329,11 @@ def test_full_disk_is_one_line_and_leaves_nothing(tmp_path):
             "--out", str(out), preexec_fn=_limit_file_size)
     one_line(r, "file size limit (ulimit -f)", str(tmp_path), "nothing was kept")
     assert list(tmp_path.iterdir()) == []
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root) for a really full disk")
-    try:
+    with tmpfs(tmp_path / "small", "1m", "(needs root) for a really full disk") as mnt:
         r = run("filters", "--weights", "random", "--layer", "block1_conv2", "--cell", "24", "--no-png",
                 "--out", str(mnt / "o"))
         one_line(r, "out of disk space in", str(mnt), "free", "nothing was kept")
         assert list(mnt.iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
 
 
 def test_forward_pass_memory_is_estimated_before_starting(tmp_path):
@@ -540,12 +540,7 @@ def test_an_old_output_that_cannot_be_removed_is_named_and_found_later(model_fil
 
 
 def test_full_disk_beside_out_is_one_line(model_file, tmp_path):
-    mnt = tmp_path / "full"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    with tmpfs(tmp_path / "full", "64k") as mnt:
         (mnt / "filler").write_bytes(b"x" * 60_000)
         with pytest.raises(OSError):
             (mnt / "filler2").write_bytes(b"x" * 8192)     # really full now
@@ -553,8 +548,6 @@ def test_full_disk_beside_out_is_one_line(model_file, tmp_path):
         r = run("filters", "--model", str(model_file), "--layer", "conv_a", "--out", str(mnt / "o"))
         one_line(r, str(mnt))
         assert sorted(p.name for p in mnt.iterdir()) == ["filler"]
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
 
 
 def test_repeated_layer_options_add_up(model_file, tmp_path):
