@@ -46,33 +46,42 @@ def filter_cells(kernel, kind, input_order):
     return np.ascontiguousarray(kernel.transpose(0, 1, 3, 2)).reshape(kh, kw, cout * cin, 1)
 
 
-def kernel_grid(k, rgb, cell, gap, input_order="rgb"):
-    """(grid, kind, cells) of a kernel block (:class:`montage.graph.Kernel`).
+def kernel_grid(k, rgb, cell, gap):
+    """(grid, kind) of a kernel block (:class:`montage.graph.Kernel`).
 
-    ``cells`` has shape (cell_h, cell_w, n, samples), cell ``k`` at grid row ``k // cols``.
     1x1 kernels are a matrix (one weight per pixel, no gap); depthwise kernels a near-square
-    grid of output channels; a 3-D kernel's cell shows its depth slices side by side, with
-    one NaN column between them (painted over with the gap colour, see :func:`_separate`).
+    grid of output channels; a 3-D kernel's cell shows its depth slices side by side, one
+    column apart.
     """
     w = k.weights
+    scale = DEFAULT_SCALE if cell is None else scale_at_most(cell, w.shape[-4], w.shape[-3])
     if k.kind == "depthwise":
         kh, kw, cin, mult = w.shape
         rows, cols = near_square(cin * mult)
-        scale = DEFAULT_SCALE if cell is None else scale_at_most(cell, kh, kw)
-        return (Grid(rows, cols, cin * mult, kh, kw, scale, gap), "depthwise",
-                np.ascontiguousarray(w.reshape(kh, kw, cin * mult, 1)))
+        return Grid(rows, cols, cin * mult, kh, kw, scale, gap), "depthwise"
+    if w.ndim == 5:
+        kd, kh, kw, cin, cout = w.shape
+        return Grid(cout, cin, cout * cin, kh, kd * (kw + 1) - 1, scale, gap), "filters"
+    if w.shape[:2] == (1, 1):
+        cout, cin = w.shape[3], w.shape[2]
+        return Grid(cout, cin, cout * cin, 1, 1, 1, 0), "filters"
+    return filter_grid(w.shape, rgb and k.groups == 1, cell, gap)
+
+
+def kernel_cells(k, kind, input_order="rgb"):
+    """The block's cells (cell_h, cell_w, n, samples) for :func:`kernel_grid`'s grid; a 3-D kernel's
+    slices are one NaN column apart (painted over with the gap colour, see :func:`_separate`)."""
+    w = k.weights
+    if k.kind == "depthwise":
+        kh, kw, cin, mult = w.shape
+        return np.ascontiguousarray(w.reshape(kh, kw, cin * mult, 1))
     if w.ndim == 5:
         kd, kh, kw, cin, cout = w.shape
         cells = np.full((kh, kd * (kw + 1) - 1, cout * cin, 1), np.nan, np.float32)
         for d in range(kd):
             cells[:, d * (kw + 1):d * (kw + 1) + kw, :, 0] = filter_cells(w[d], "filters", input_order)[..., 0]
-        scale = DEFAULT_SCALE if cell is None else scale_at_most(cell, kh, kw)
-        return Grid(cout, cin, cout * cin, kh, cells.shape[1], scale, gap), "filters", cells
-    if w.shape[:2] == (1, 1):
-        cout, cin = w.shape[3], w.shape[2]
-        return Grid(cout, cin, cout * cin, 1, 1, 1, 0), "filters", filter_cells(w, "filters", input_order)
-    grid, kind = filter_grid(w.shape, rgb and k.groups == 1, cell, gap)
-    return grid, kind, filter_cells(w, kind, input_order)
+        return cells
+    return filter_cells(w, kind, input_order)
 
 
 def _separate(canvas, grid, depth, fill):
@@ -113,7 +122,8 @@ def _mode(kind, normalize):
 
 def _draw_layer(k, name, folder, loaded, opts, style):
     """Draw and write one kernel block; returns its manifest block and its tile source."""
-    grid, kind, src = kernel_grid(k, opts.rgb, opts.cell, style.gap, loaded.input_order)
+    grid, kind = kernel_grid(k, opts.rgb, opts.cell, style.gap)
+    src = kernel_cells(k, kind, loaded.input_order)
     depth = k.weights.shape[0] if k.weights.ndim == 5 else 1
     mode = _mode(kind, opts.normalize)
     lo, hi, glo, ghi = grid_ranges(src, mode, grid.cols, style.clip)
@@ -153,7 +163,7 @@ def run(opts: FiltersOptions) -> dict:
     loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe)
     names = opts.layers or (["block1_conv2"] if loaded.name == "vgg16" else ["all"])
     chosen = [k for node in find_layers(loaded.model, names) for k in kernels(node)]
-    grids = [kernel_grid(k, opts.rgb, opts.cell, style.gap)[:2] for k in chosen]
+    grids = [kernel_grid(k, opts.rgb, opts.cell, style.gap) for k in chosen]
     if opts.rgb and opts.normalize == "channel" and any(kind == "rgb" for _, kind in grids):
         raise MontageError("--rgb shows the 3 input channels together: use --normalize global, filter, "
                            "cell or symmetric")
