@@ -63,14 +63,19 @@ class Lock:
 
     def __enter__(self):
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            except OSError as e:   # a symlink or a folder in its place, no permission
+                raise MontageError(f"cannot lock {shown(self.path)} beside --out ({e.strerror}): remove it "
+                                   "if no montage is running, or choose another --out") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
                 held = os.read(fd, 4096)
                 os.close(fd)
-                if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                    raise
+                if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):   # ENOLCK: no locks on this mount
+                    raise MontageError(f"cannot lock {shown(self.path)} beside --out ({e.strerror}): choose "
+                                       "an --out on a local disk") from None
                 pid = (re.search(rb'"pid": (\d+)', held) or [None, b"?"])[1].decode()
                 raise MontageError(f"another montage run (pid {pid}) is writing --out {shown(self.out)}: "
                                    "wait for it to finish, or choose another --out") from None
@@ -133,7 +138,7 @@ def sweep(lock, note):
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
             note(f"removed {shown(p)}, the unfinished output of a run that was stopped")
-    pattern = re.compile(re.escape(lock.prefix) + r"([^/]*\.partial|old-[0-9a-f]+)")
+    pattern = re.compile(re.escape(lock.prefix) + r"([a-z0-9_]{8}\.partial|old-[0-9a-f]{8})")
     for p in lock.parent.iterdir():
         if pattern.fullmatch(p.name) and p.name not in partials + olds:
             note(f"found {shown(p)}, probably left by a stopped montage run; remove it if no "

@@ -199,8 +199,10 @@ def _hand_over(tmp, out, lock, e, given):
             continue
         dest = cand
         break
-    lock.record("partial", tmp.name, keep=False)
-    raise MontageError(f"could not move the finished output into --out {shown(given)} ({e.strerror}); "
+    with contextlib.suppress(MontageError):
+        lock.record("partial", tmp.name, keep=False)
+    why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    raise MontageError(f"could not move the finished output into --out {shown(given)} ({why}); "
                        f"it is complete in {shown(dest)}: move it where you want it") from None
 
 
@@ -250,10 +252,10 @@ def staged(out, overwrite=False, inputs=(), note=lambda msg: None):
                 raise MontageError(f"the folder holding --out {shown(given)} was moved or deleted while "
                                    "montage wrote into it: nothing was kept") from None
             raise
-        _commit(tmp, out, lock, given, note)
+        _commit(tmp, out, lock, given, overwrite, note)
 
 
-def _commit(tmp, out, lock, given, note):
+def _commit(tmp, out, lock, given, overwrite, note):
     """Move the finished ``tmp`` into ``out``'s place, the old ``out`` aside and then away.
 
     Signals wait until the renames are done; one that came meanwhile is raised after,
@@ -261,15 +263,20 @@ def _commit(tmp, out, lock, given, note):
     """
     with deferred_signals() as held:
         old = None
-        if out.exists():
-            old = out.parent / f"{lock.prefix}old-{uuid.uuid4().hex[:8]}"
-            lock.record("old", old.name)
-            os.rename(out, old)
+        try:   # --out may have changed while we rendered: check it again, right before replacing it
+            _check_target(out, given, overwrite)
+        except (MontageError, OSError) as e:
+            _hand_over(tmp, out, lock, e, given)
         try:
+            if out.exists():
+                old = out.parent / f"{lock.prefix}old-{uuid.uuid4().hex[:8]}"
+                lock.record("old", old.name)
+                os.rename(out, old)
             os.rename(tmp, out)
-        except OSError as e:
-            if old is not None:
-                os.rename(old, out)
+        except (MontageError, OSError) as e:
+            if old is not None and old.exists() and not out.exists():
+                with contextlib.suppress(OSError):
+                    os.rename(old, out)
             _hand_over(tmp, out, lock, e, given)
         if old is not None:
             failed = []

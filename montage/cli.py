@@ -106,6 +106,7 @@ def _stoppable():
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+        stop_requested.clear()   # a later run in this process (a notebook, tests) starts afresh
 
 
 def _quiet_environment():

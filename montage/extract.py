@@ -39,8 +39,8 @@ def _tapped_outputs(model, inputs, wanted):
 
             def call(*a, **kw):
                 out = run(nested, a[0] if len(a) == 1 else list(a)) if nested is not None else op(*a, **kw)
-                if id(op) in wanted:
-                    taps[id(op)] = out
+                if id(op) in wanted:   # a layer called twice: its first call, as .output gives it
+                    taps.setdefault(id(op), out)
                 return out
             return call
         return graph._run_through_graph(args, operation_fn=wrap)

@@ -59,7 +59,9 @@ class Kernel:
 
 def _conv_classes():
     L = keras().layers
-    return {"depthwise": (L.DepthwiseConv2D,), "separable": (L.SeparableConv2D,),
+    one_d = lambda name: (getattr(L, name),) if hasattr(L, name) else ()  # noqa: E731 (newer Keras)
+    return {"depthwise": (L.DepthwiseConv2D, *one_d("DepthwiseConv1D")),
+            "separable": (L.SeparableConv2D, *one_d("SeparableConv1D")),
             "transpose": (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose),
             "conv": (L.Conv1D, L.Conv2D, L.Conv3D)}
 
@@ -76,21 +78,20 @@ def kernels(node):
     """The drawable kernel blocks of a layer (two for a separable conv, none for other layers)."""
     layer, family = node.layer, conv_family(node.layer)
     op = type(layer).__name__
+    as2d = lambda w: w[None] if w.ndim == 3 else w  # noqa: E731 (1-D kernels: cells 1 x k)
     if family == "separable":
         dw, pw = (np.asarray(w, np.float32) for w in (layer.depthwise_kernel, layer.pointwise_kernel))
-        return [Kernel(node.name + "/depthwise", "depthwise", op, dw, dw.shape),
-                Kernel(node.name + "/pointwise", "filters", op, pw, pw.shape)]
+        return [Kernel(node.name + "/depthwise", "depthwise", op, as2d(dw), dw.shape),
+                Kernel(node.name + "/pointwise", "filters", op, as2d(pw), pw.shape)]
     if family is None:
         return []
     stored = np.asarray(layer.kernel, np.float32)
     if family == "depthwise":
-        return [Kernel(node.name, "depthwise", op, stored, stored.shape)]
+        return [Kernel(node.name, "depthwise", op, as2d(stored), stored.shape)]
     w = stored
     if family == "transpose":     # Keras stores (..., out, in): rows must be output channels
         w = np.swapaxes(w, -1, -2)
-    if w.ndim == 3:               # Conv1D: cells 1 x k
-        w = w[None]
-    return [Kernel(node.name, "filters", op, w, stored.shape, int(getattr(layer, "groups", 1) or 1))]
+    return [Kernel(node.name, "filters", op, as2d(w), stored.shape, int(getattr(layer, "groups", 1) or 1))]
 
 
 def is_conv(layer):
@@ -162,6 +163,7 @@ def feature_layers(model, names=None):
     def conv_like(layer):
         return is_conv(layer) and is_map(layer)
 
+    names = [names] if isinstance(names, str) else names
     if names is None:
         return find_layers(model, "all", allow=conv_like, what="conv layers with 2-D maps")
     if list(names) == ["all"]:

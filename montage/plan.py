@@ -20,7 +20,6 @@ class Forward:
     ----------
     loaded : montage.models.Loaded
     layers : list of :class:`montage.graph.Node`
-    names : list of str, the layers' paths
     input_shape : (height, width, channels) fed to the model
     shapes : list of (H, W, C), one per layer, as the model computes them
     batch_size : int
@@ -29,11 +28,15 @@ class Forward:
 
     loaded: object
     layers: list
-    names: list
     input_shape: tuple
     shapes: list
     batch_size: int
     channels_first: bool = False
+
+    @property
+    def names(self):
+        """The layers' paths (``outer/inner`` in nested models)."""
+        return [n.name for n in self.layers]
 
     def run(self, paths):
         """Yield ``(batch, outputs)``: a :class:`montage.images.Batch` and one float32
@@ -120,7 +123,7 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
     with runnable_names(model):
         try:
             shapes = map_shapes(model, chosen, h, w, c)
-            per_image = forward_bytes(model, chosen, h, w, c)
+            per_image = forward_bytes(model, shapes, h, w, c)
         except MontageError:
             raise
         except Exception as e:
@@ -135,8 +138,12 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
     if shrunk:
         note(f"--batch-size {batch_size} would need {batch_size * per_image / 1e9:.1f} GB for the forward "
              f"pass: using batches of {bs}")
-    loaded = dataclasses.replace(loaded, preprocess=choose_preprocess(loaded, preprocess, mean, std, note))
-    return Forward(loaded, chosen, [n.name for n in chosen], (h, w, c), shapes, bs, channels_first(model))
+    prep = choose_preprocess(loaded, preprocess, mean, std, note)
+    if c != 3 and not (prep == "none" or callable(prep)):
+        raise MontageError(f"model {model.name!r} takes {c}-channel input, and --preprocess/--mean/--std "
+                           "are for RGB: give a callable (API) or none")
+    loaded = dataclasses.replace(loaded, preprocess=prep)
+    return Forward(loaded, chosen, (h, w, c), shapes, bs, channels_first(model))
 
 
 def channels_first(model):
@@ -181,12 +188,12 @@ def map_shapes(model, nodes, height, width, channels):
     return [(s[1], s[2], s[0]) if first and len(s) == 3 else s for s in shapes]
 
 
-def forward_bytes(model, chosen, height, width, channels):
+def forward_bytes(model, shapes, height, width, channels):
     """Memory one image needs in the forward pass: the chosen outputs twice (the framework's
     and the host copy) plus the two largest maps of the whole model, alive together."""
     all4d = [n for n in walk(model) if is_map(n.layer)]
     sizes = [4 * h * w * c for h, w, c in map_shapes(model, all4d, height, width, channels)]
-    mine = [4 * h * w * c for h, w, c in map_shapes(model, chosen, height, width, channels)]
+    mine = [4 * h * w * c for h, w, c in shapes]
     return 2 * sum(mine) + sum(sorted(sizes)[-2:]) + 4 * height * width * channels
 
 

@@ -33,7 +33,9 @@ class AtlasWriter:
     Written canvases are reused: no fresh allocation (and page faults) per image.
     """
 
-    def __init__(self, depth=2):
+    DEPTH = 2
+
+    def __init__(self, depth=DEPTH):
         self.depth, self.pending, self.free = depth, [], []
 
     def __enter__(self):
@@ -45,7 +47,7 @@ class AtlasWriter:
             while self.pending and exc[0] is None:
                 self._retire(self.pending.pop(0))
         finally:
-            self.pool.shutdown(wait=True)
+            self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
             self.pending, self.free = [], []
 
     def canvas(self, height, width, bands, fill):
@@ -170,7 +172,8 @@ def run(opts: FeaturesOptions) -> dict:
                   preprocess=opts.preprocess, mean=opts.mean, std=opts.std)
     ih, iw, _ = fwd.input_shape
     atlas = Atlas.layout(fwd.names, fwd.shapes, opts.cell, style.gap, (ih, iw) if opts.overlay else None)
-    check_fits(*atlas.world, 3, "atlas of one image")
+    # colour canvases store 4 bytes a pixel; the writer keeps up to depth + 1 of them alive
+    check_fits(*atlas.world, 4 * (AtlasWriter.DEPTH + 1), "atlases of the images being written")
     note(f"{len(good)} image(s) x {sum(s[2] for s in fwd.shapes):,} feature maps of {len(fwd.names)} layers; "
          f"forward pass on {device()}, batches of {fwd.batch_size}", opts.quiet)
     views = []

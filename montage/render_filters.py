@@ -17,7 +17,7 @@ from .manifest import finish, header, norm_entry, write_values
 from .normalize import GRID_MODES, const_index, grid_ranges
 from .options import FiltersOptions, api
 from .style import Style
-from .write import write_block, write_png
+from .write import sibling, write_block, write_png
 
 PNG_MAX_PIXELS = 16_000_000
 DEFAULT_SCALE = 2   # pixels per weight: the page magnifies further, crisply
@@ -134,8 +134,8 @@ def _draw_layer(k, name, folder, loaded, opts, style):
     dzi = write_block(canvas, base, opts.tile_format, opts.tiff, opts.quiet)
     del canvas
     flat = opts.png and _flat_png(src, grid, (lo, hi), lut, bands, const, depth, style.gap_rgb,
-                                  opts.png_cell, base.with_suffix(".png"))
-    write_values(base.with_suffix(".values.js"), f"layers/{name}.values.js", src)
+                                  opts.png_cell, sibling(base, ".png"))
+    write_values(sibling(base, ".values.js"), f"layers/{name}.values.js", src)
     block = {
         "layer": k.name, "kind": kind, "kernel_shape": list(k.stored_shape),
         "grid": grid.to_dict(), "normalize": norm_entry(mode, style.clip, glo, ghi, GRID_MODES[mode]),
@@ -168,7 +168,7 @@ def run(opts: FiltersOptions) -> dict:
         raise MontageError("--rgb shows the 3 input channels together: use --normalize global, filter, "
                            "cell or symmetric")
     for k, (g, _) in zip(chosen, grids):  # every canvas must fit before any work starts
-        check_fits(g.height, g.width, 3, f"canvas of {k.name}")
+        check_fits(g.height, g.width, 4, f"canvas of {k.name}")   # colour canvases store 4 bytes a pixel
     blocks, tiles = [], []
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         (tmp / "layers").mkdir()

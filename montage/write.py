@@ -109,6 +109,11 @@ def write_tiff(canvas, path, bar=None):
                     tile_width=256, tile_height=256, bigtiff=canvas.nbytes > 2**31)
 
 
+def sibling(base, suffix):
+    """``base`` with ``suffix`` added (not swapped: a name may hold dots, e.g. ``00_conv.1``)."""
+    return base.parent / (base.name + suffix)
+
+
 def write_block(canvas, base, tile_format="png", tiff=False, quiet=True):
     """Write a canvas as a Deep Zoom image (and a TIFF), with a progress bar for large ones.
 
@@ -124,7 +129,7 @@ def write_block(canvas, base, tile_format="png", tiff=False, quiet=True):
     try:
         dzi = write_dzi(canvas, base, tile_format, bar=bar)
         if tiff:
-            write_tiff(canvas, base.with_suffix(".tif"))
+            write_tiff(canvas, sibling(base, ".tif"))
     finally:
         if bar is not None:
             bar.close()

@@ -241,3 +241,29 @@ def test_channels_first_models(tmp_path):
     assert acts["p"].shape == (1, 17, 17, 4)
     m = montage.features(model, [str(img)], tmp_path / "o", layers=["c", "p"], quiet=True)
     assert [b["map_shape"] for b in m["views"][0]["blocks"]] == [[34, 34, 4], [17, 17, 4]]
+
+
+def test_one_d_depthwise_and_separable_and_dotted_names(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(4)
+    i = keras.Input((30, 4))
+    outs = [keras.layers.DepthwiseConv1D(3, depth_multiplier=2, name="dw1d")(i),
+            keras.layers.SeparableConv1D(5, 3, name="sep1d")(i), keras.layers.Conv1D(2, 3, name="conv.1")(i)]
+    model = keras.Model(i, outs)
+    m = montage.filters(model, "all", tmp_path / "o", quiet=True)
+    blocks = {b["layer"]: b for b in m["views"][0]["blocks"]}
+    assert blocks["dw1d"]["kind"] == "depthwise" and blocks["dw1d"]["grid"]["n"] == 8
+    assert blocks["sep1d/pointwise"]["grid"]["cell_w"] == 1 and blocks["dw1d"]["grid"]["cell_h"] == 1
+    for b in blocks.values():   # a dot in a name keeps every file (PNG, values) where the manifest says
+        assert (tmp_path / "o" / b["png"]).is_file() and (tmp_path / "o" / b["values"]).is_file()
+
+
+def test_rgb_preprocessing_on_a_grey_model_is_one_line(tmp_path):
+    import keras
+
+    inp = keras.Input((32, 32, 1))
+    keras.Model(inp, keras.layers.Conv2D(2, 3, name="c")(inp)).save(tmp_path / "grey.keras")
+    r = run("features", "--model", str(tmp_path / "grey.keras"), "--preprocess", "caffe", "--out",
+            str(tmp_path / "o"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "1-channel input" in r.stderr, r.stderr

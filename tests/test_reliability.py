@@ -567,3 +567,25 @@ def test_api_arguments_of_the_wrong_type_are_montage_errors(tmp_path):
     with pytest.raises(montage.MontageError, match="images"):
         montage.features(model, np.zeros((2, 2)), tmp_path / "o", quiet=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_out_created_while_rendering_is_not_replaced(model_file, tmp_path):
+    out = tmp_path / "o"
+    patch = ("import montage.manifest as m\n"
+             "real = m.write_values\n"
+             "def write_values(*a, **k):\n"
+             f"    os.makedirs({str(out)!r}, exist_ok=True)\n"
+             f"    open(os.path.join({str(out)!r}, 'mine.txt'), 'w').write('precious')\n"
+             "    return real(*a, **k)\n"
+             "m.write_values = write_values\n")
+    r = _patched_run(patch, "filters", "--model", str(model_file), "--layer", "conv_a", "--out", str(out))
+    one_line(r, "could not move the finished output", "not empty", str(tmp_path / "o-montage"))
+    assert (out / "mine.txt").read_text() == "precious"
+    assert read_manifest(tmp_path / "o-montage")["kind"] == "filters" and siblings(tmp_path) == []
+
+
+def test_a_symlink_where_the_lock_goes_is_one_line(model_file, tmp_path):
+    (tmp_path / ".o.montage-lock").symlink_to(tmp_path / "elsewhere")
+    r = run("filters", "--model", str(model_file), "--layer", "conv_a", "--out", str(tmp_path / "o"))
+    one_line(r, "cannot lock", ".o.montage-lock")
+    assert not (tmp_path / "elsewhere").exists() and not (tmp_path / "o").exists()
