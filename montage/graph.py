@@ -14,6 +14,7 @@ import numpy as np
 
 from .backend import keras
 from .errors import MontageError
+from .result import Table
 
 
 @dataclass(frozen=True)
@@ -194,11 +195,13 @@ def skipped(model):
     return f"not drawn: {sum(left.values())} layers whose weights are not conv kernels ({kinds})"
 
 
-def summary(model="vgg16", weights=None) -> str:
+def summary(model="vgg16", weights=None) -> Table:
     """The tutorial's table for every drawable kernel: layer path, kind, kernel shape, output shape,
     parameters; then the totals and the layers that are not drawn.
 
     ``model`` is anything :func:`montage.models.load_model` takes (a name, a file, a Keras model).
+    The :class:`montage.result.Table` prints as text, shows as HTML in Jupyter, and has the rows
+    as ``records``.
     """
     from .models import load_model
 
@@ -220,10 +223,10 @@ def summary(model="vgg16", weights=None) -> str:
              for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     split = f" ({len(rows) - 1} blocks: separable convs give two)" if len(rows) - 1 != layers else ""
-    lines.append(f"{layers} conv layers{split}, {kernel_count:,} kernels, {total:,} parameters")
+    footer = [f"{layers} conv layers{split}, {kernel_count:,} kernels, {total:,} parameters"]
     if skipped(model):
-        lines.append(skipped(model))
-    return "\n".join(lines)
+        footer.append(skipped(model))
+    return Table("\n".join(lines + footer), rows[0], rows[1:], footer)
 
 
 def slug(name):

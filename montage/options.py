@@ -119,7 +119,7 @@ class OutputOptions(ModelOptions):
         _whole(self, "gap")
         _whole(self, "cell", optional=True)
         _number(self, "clip")
-        if not isinstance(self.out, (str, os.PathLike)) or not os.fspath(self.out):
+        if self.out is not None and (not isinstance(self.out, (str, os.PathLike)) or not os.fspath(self.out)):
             raise MontageError(f"--out {self.out!r} is not a folder name: give a path such as montage-out")
         if self.tile_format not in TILE_FORMATS:
             raise MontageError(f"unknown tile format {self.tile_format!r}: choose one of "

@@ -20,6 +20,7 @@ from .manifest import finish, header, norm_entry
 from .normalize import FEATURE_MODES, GRID_MODES, grid_ranges, group_range
 from .options import FeaturesOptions, api
 from .paths import shown
+from .result import Result, in_temporary_folder
 from .style import Style
 from .write import dzi_descriptor, write_block
 
@@ -152,7 +153,7 @@ def _good_images(paths, opts):
     return good, bad
 
 
-def run(opts: FeaturesOptions) -> dict:
+def run(opts: FeaturesOptions) -> Result:
     """Run :func:`features` for an options object; returns the manifest."""
     from .backend import device
     from .images import find_images
@@ -161,6 +162,7 @@ def run(opts: FeaturesOptions) -> dict:
     from .plan import prepare
 
     t0 = time.perf_counter()
+    opts, temporary = in_temporary_folder(opts)
     style = Style(opts)
     paths = find_images(opts.images)
     specs = [opts.images] if isinstance(opts.images, (str, os.PathLike)) else list(opts.images or [])
@@ -194,11 +196,11 @@ def run(opts: FeaturesOptions) -> dict:
     dt = time.perf_counter() - t0
     note(f"{len(views)} image(s) -> {Path(opts.out) / 'index.html'} ({dt:.1f} s, "
          f"{len(views) / dt:.2f} images/s)", opts.quiet)
-    return manifest
+    return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
 
 
 @api(FeaturesOptions, ("model", "images", "out"))
-def features(model="vgg16", images=None, out="montage-features", **options) -> dict:
+def features(model="vgg16", images=None, out="montage-features", **options) -> Result:
     """Render every channel of every chosen layer for each image: one atlas per image.
 
     All layers' activations come from one multi-output model run in batches; each
@@ -207,7 +209,9 @@ def features(model="vgg16", images=None, out="montage-features", **options) -> d
 
     Returns
     -------
-    dict
-        The manifest, also written to ``out/manifest.json``.
+    montage.result.Result
+        The manifest (a dict, also written to ``out/manifest.json``) with ``.path``,
+        ``.canvas(layer)`` and an inline thumbnail for notebooks. ``out=None`` renders into a
+        temporary folder that lives as long as the result.
     """
     return run(FeaturesOptions(model=model, images=images, out=out, **options))

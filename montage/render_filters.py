@@ -16,6 +16,7 @@ from .layout import LAYER_GAP, Grid, near_square, scale_at_least, scale_at_most,
 from .manifest import finish, header, norm_entry, write_values
 from .normalize import GRID_MODES, const_index, grid_ranges
 from .options import FiltersOptions, api
+from .result import Result, in_temporary_folder
 from .style import Style
 from .write import sibling, write_block, write_png
 
@@ -151,12 +152,13 @@ def _draw_layer(k, name, folder, loaded, opts, style):
     return block, {"dzi": dict(dzi, Url=f"layers/{dzi['Url']}"), "path": f"layers/{name}.dzi"}
 
 
-def run(opts: FiltersOptions) -> dict:
+def run(opts: FiltersOptions) -> Result:
     """Run :func:`filters` for an options object; returns the manifest."""
     from .graph import find_layers, kernels, slug
     from .models import load_model
 
     t0 = time.perf_counter()
+    opts, temporary = in_temporary_folder(opts)
     style = Style(opts)
     inputs = input_paths(opts.model, opts.weights)
     check_out(opts.out, opts.overwrite, inputs)
@@ -193,11 +195,11 @@ def run(opts: FiltersOptions) -> dict:
              f"at --png-cell {opts.png_cell}): their Deep Zoom images hold every kernel", opts.quiet)
     note(f"{sum(b['grid']['n'] for b in blocks):,} kernels of {len(blocks)} layer(s) -> "
          f"{Path(opts.out) / 'index.html'} ({time.perf_counter() - t0:.1f} s)", opts.quiet)
-    return manifest
+    return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
 
 
 @api(FiltersOptions, ("model", "layers", "out"))
-def filters(model="vgg16", layers=None, out="montage-filters", **options) -> dict:
+def filters(model="vgg16", layers=None, out="montage-filters", **options) -> Result:
     """Render every kernel of conv layers as Deep Zoom images with a viewer page.
 
     Row ``i`` of a layer's grid is filter (output channel) ``i``, column ``j`` input
@@ -206,8 +208,10 @@ def filters(model="vgg16", layers=None, out="montage-filters", **options) -> dic
 
     Returns
     -------
-    dict
-        The manifest, also written to ``out/manifest.json``.
+    montage.result.Result
+        The manifest (a dict, also written to ``out/manifest.json``) with ``.path``,
+        ``.canvas(layer)`` and an inline thumbnail for notebooks. ``out=None`` renders into a
+        temporary folder that lives as long as the result.
 
     Examples
     --------

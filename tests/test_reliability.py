@@ -559,7 +559,7 @@ def test_repeated_layer_options_add_up(model_file, tmp_path):
 
 def test_api_arguments_of_the_wrong_type_are_montage_errors(tmp_path):
     model = small_model()
-    for kwargs in ({"layers": 5}, {"layers": []}, {"out": None}, {"out": ""}, {"cell": "x"}, {"gap": None},
+    for kwargs in ({"layers": 5}, {"layers": []}, {"out": 123}, {"out": ""}, {"cell": "x"}, {"gap": None},
                    {"clip": "a"}, {"png_cell": None}, {"weights": 5}, {"model": None}):
         args = {"model": model, "layers": "conv_a", "out": tmp_path / "o", "quiet": True, **kwargs}
         with pytest.raises(montage.MontageError):

@@ -1,0 +1,150 @@
+"""What :func:`montage.filters` and :func:`montage.features` return: the manifest, and more.
+
+A :class:`Result` is the manifest dict itself (so ``m["views"]`` works as before) with a
+short ``repr``, the output folder, canvases read back as arrays, and a thumbnail that
+notebooks show inline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import shutil
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MontageError
+
+
+def read_level(folder, tile, level=None):
+    """A Deep Zoom image's level (default: the full resolution) as a uint8 array (H, W, bands),
+    stitched from its tiles with the overlaps removed."""
+    import pyvips
+
+    dzi = tile["dzi"]
+    w, h = int(dzi["Size"]["Width"]), int(dzi["Size"]["Height"])
+    ts, ov, fmt = int(dzi["TileSize"]), int(dzi["Overlap"]), dzi["Format"]
+    top = math.ceil(math.log2(max(w, h, 1)))
+    level = top if level is None else int(level)
+    shrink = 2 ** (top - level)
+    w, h = max(1, math.ceil(w / shrink)), max(1, math.ceil(h / shrink))
+    root = Path(folder) / dzi["Url"] / str(level)
+    canvas = None
+    for row in range(math.ceil(h / ts)):
+        for col in range(math.ceil(w / ts)):
+            a = pyvips.Image.new_from_file(str(root / f"{col}_{row}.{fmt}")).numpy()
+            a = a[:, :, None] if a.ndim == 2 else a
+            if canvas is None:
+                canvas = np.zeros((h, w, a.shape[2]), np.uint8)
+            oy, ox = (ov if row else 0), (ov if col else 0)
+            th, tw = min(ts, h - row * ts), min(ts, w - col * ts)
+            canvas[row * ts:row * ts + th, col * ts:col * ts + tw] = a[oy:oy + th, ox:ox + tw]
+    return canvas
+
+
+def in_temporary_folder(opts):
+    """``(opts, temporary)``: ``out=None`` becomes a fresh folder under the system temp dir."""
+    import dataclasses
+    import tempfile
+
+    if opts.out is not None:
+        return opts, False
+    return dataclasses.replace(opts, out=Path(tempfile.mkdtemp(prefix="montage-")) / "out"), True
+
+
+class Result(dict):
+    """The manifest of a rendered folder (a dict), with the folder and its pictures.
+
+    Attributes
+    ----------
+    path : Path
+        The output folder (``path / 'index.html'`` is the page).
+    seconds : float
+        How long the run took.
+    """
+
+    def __init__(self, manifest, path, seconds, temporary=False):
+        super().__init__(manifest)
+        self.path, self.seconds = Path(path), float(seconds)
+        if temporary:   # out=None: the folder (and the temporary one holding it) lives as long as this
+            weakref.finalize(self, shutil.rmtree, str(self.path.parent), True)
+
+    @property
+    def manifest(self):
+        """The manifest as a plain dict (what ``manifest.json`` holds)."""
+        return dict(self)
+
+    def _blocks(self):
+        return [(v, b) for v in self["views"] for b in v["blocks"]]
+
+    def __repr__(self):
+        blocks = self["views"][0]["blocks"] if self["views"] else []
+        if self["kind"] == "filters":
+            what = f"{sum(b['grid']['n'] for b in blocks):,} kernels of {len(blocks)} layers"
+        else:
+            what = f"{len(self['views'])} images x {sum(b['grid']['n'] for b in blocks):,} maps"
+        return f"<montage {self['kind']} of {self['model']['name']}: {what} -> {self.path / 'index.html'} " \
+               f"({self.seconds:.1f} s)>"
+
+    def canvas(self, layer=None, image=0):
+        """A layer's canvas as drawn (uint8, (H, W, 3) or (H, W, 1)); default the first layer.
+
+        For feature maps, the layer's block of image ``image``'s atlas.
+        """
+        view = self["views"][image if self["kind"] == "features" else 0]
+        blocks = view["blocks"]
+        found = [i for i, b in enumerate(blocks) if layer is None or b["layer"] == layer]
+        if not found:
+            raise MontageError(f"no layer {layer!r} here: the layers are {', '.join(b['layer'] for b in blocks)}")
+        i = found[0]
+        b = blocks[i]
+        if self["kind"] == "filters":
+            return read_level(self.path, view["tiles"][i])
+        g = b["grid"]
+        hh = g["rows"] * (g["cell_h"] * g["scale"] + g["gap"]) - g["gap"]
+        ww = g["cols"] * (g["cell_w"] * g["scale"] + g["gap"]) - g["gap"]
+        return read_level(self.path, view["tiles"][0])[b["y"]:b["y"] + hh, b["x"]:b["x"] + ww]
+
+    def thumbnail(self, side=512):
+        """PNG bytes of the first image at most ``side`` pixels across (a level of its pyramid)."""
+        import pyvips
+
+        tile = self["views"][0]["tiles"][0]
+        size = max(int(tile["dzi"]["Size"]["Width"]), int(tile["dzi"]["Size"]["Height"]), 1)
+        level = max(0, math.ceil(math.log2(size)) - max(0, math.ceil(math.log2(size / side))))
+        a = read_level(self.path, tile, level)
+        return pyvips.Image.new_from_array(np.ascontiguousarray(a)).pngsave_buffer()
+
+    def _repr_png_(self):
+        return self.thumbnail()
+
+    def _repr_html_(self):
+        png = base64.b64encode(self.thumbnail()).decode("ascii")
+        page = html.escape(str(self.path / "index.html"))
+        return (f'<div><img src="data:image/png;base64,{png}" style="image-rendering:pixelated;max-width:100%">'
+                f"<div>{html.escape(repr(self))}<br>zoom into everything: open <code>{page}</code> "
+                "(or <code>montage serve</code> it)</div></div>")
+
+
+class Table(str):
+    """The layers table: prints as text, shows as an HTML table in Jupyter, rows as ``records``."""
+
+    def __new__(cls, text, header, rows, footer=()):
+        obj = super().__new__(cls, text)
+        obj.records = [dict(zip(header, r)) for r in rows]
+        obj._header, obj._footer = list(header), list(footer)
+        return obj
+
+    def __repr__(self):
+        return str(self)
+
+    def _repr_html_(self):
+        esc = html.escape
+        head = "".join(f"<th>{esc(h)}</th>" for h in self._header)
+        body = "".join("<tr>" + "".join(f"<td>{esc(str(r[h]))}</td>" for h in self._header) + "</tr>"
+                       for r in self.records)
+        foot = "".join(f"<p>{esc(line)}</p>" for line in self._footer)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"
