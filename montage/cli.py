@@ -101,11 +101,21 @@ def _stoppable():
         yield
         return
     saved = {s: signal.signal(s, _stop) for s in sigs}
+    hook = sys.unraisablehook
+
+    def unraisable(u):
+        # A stop raised inside a C callback (libvips' log and progress callbacks, through cffi)
+        # cannot propagate; it is in stop_requested and the run stops at its next check.
+        if not isinstance(u.exc_value, KeyboardInterrupt):
+            hook(u)
+
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+        sys.unraisablehook = hook
         stop_requested.clear()   # a later run in this process (a notebook, tests) starts afresh
 
 

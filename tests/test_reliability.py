@@ -589,3 +589,22 @@ def test_a_symlink_where_the_lock_goes_is_one_line(model_file, tmp_path):
     r = run("filters", "--model", str(model_file), "--layer", "conv_a", "--out", str(tmp_path / "o"))
     one_line(r, "cannot lock", ".o.montage-lock")
     assert not (tmp_path / "elsewhere").exists() and not (tmp_path / "o").exists()
+
+
+def test_a_stop_raised_inside_a_c_callback_prints_no_traceback(model_file, tmp_path):
+    # What SIGTERM does when it lands while libvips runs a Python callback (through cffi).
+    patch = ("import cffi, montage.write as w\n"
+             "ffi = cffi.FFI()\n"
+             "def handler(x):\n"
+             "    os.kill(os.getpid(), signal.SIGTERM)   # the CLI's handler raises here, inside C\n"
+             "    return 0\n"
+             "cb = ffi.callback('int(int)', handler)\n"
+             "real = w.write_dzi\n"
+             "def write_dzi(*a, **k):\n"
+             "    cb(1)\n"
+             "    return real(*a, **k)\n"
+             "w.write_dzi = write_dzi\n")
+    r = _patched_run(patch, "filters", "--model", str(model_file), "--layer", "conv_a", "--out",
+                     str(tmp_path / "o"))
+    one_line(r, "interrupted; nothing was written", code=128 + signal.SIGTERM)
+    assert list(tmp_path.iterdir()) == []
