@@ -12,7 +12,7 @@ import numpy as np
 
 from .backend import keras
 from .errors import MontageError
-from .graph import all_layers
+from .graph import all_layers, slug
 
 
 _EXTRACTORS = weakref.WeakKeyDictionary()
@@ -95,7 +95,7 @@ def runnable_names(model):
     for layer in all_layers(model):
         if not _SCOPE_OK.fullmatch(layer.name):
             renamed.append((layer, layer.name))
-            layer.name = re.sub(r"[^A-Za-z0-9_.-]", "_", layer.name) + f"__montage{len(renamed)}"
+            layer.name = slug(layer.name) + f"__montage{len(renamed)}"
     try:
         yield
     finally:

@@ -20,7 +20,7 @@ from typing import Any
 from .errors import MontageError
 from .images import DEFAULT_SIZE, MIN_SIDE, PREPROCESS_MODES
 from .normalize import FEATURE_MODES, GRID_MODES
-from .write import TILE_FORMATS
+from .write import TILE_FORMATS, check_tile_format
 
 
 def _whole(opts, *names, optional=False):
@@ -121,9 +121,7 @@ class OutputOptions(ModelOptions):
         _number(self, "clip")
         if self.out is not None and (not isinstance(self.out, (str, os.PathLike)) or not os.fspath(self.out)):
             raise MontageError(f"--out {self.out!r} is not a folder name: give a path such as montage-out")
-        if self.tile_format not in TILE_FORMATS:
-            raise MontageError(f"unknown tile format {self.tile_format!r}: choose one of "
-                               f"{', '.join(TILE_FORMATS)}")
+        check_tile_format(self.tile_format)
         if self.cell is not None and int(self.cell) < 1:
             raise MontageError(f"--cell {self.cell} must be at least 1 pixel")
         if self.normalize not in self.modes:

@@ -49,9 +49,9 @@ class Forward:
             for batch in imgs.batches(paths, (h, w), self.batch_size, self.loaded.preprocess, c):
                 if not self.channels_first:
                     yield batch, predict(ext, batch.x)
-                    continue
-                outs = predict(ext, np.ascontiguousarray(batch.x.transpose(0, 3, 1, 2)))
-                yield batch, [np.ascontiguousarray(o.transpose(0, 2, 3, 1)) for o in outs]
+                else:   # NCHW in, NHWC out: the rest of montage sees one layout
+                    outs = predict(ext, np.ascontiguousarray(batch.x.transpose(0, 3, 1, 2)))
+                    yield batch, [np.ascontiguousarray(o.transpose(0, 2, 3, 1)) for o in outs]
 
 
 def starts_with_scaling(model):

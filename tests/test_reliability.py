@@ -487,6 +487,13 @@ def test_overwrite_looks_at_every_file_of_an_old_output(model_file, tmp_path):
     assert r.returncode == 0 and siblings(tmp_path) == []
 
 
+def _wrapping(module, name, *before):
+    """Patch source that runs the lines ``before`` each time ``module.name`` is called."""
+    body = "".join(f"    {line}\n" for line in before)
+    return (f"import {module} as _m\n_real = _m.{name}\n"
+            f"def _wrapped(*a, **k):\n{body}    return _real(*a, **k)\n_m.{name} = _wrapped\n")
+
+
 def _patched_run(patch, *args):
     """``montage ARGS`` in a process where ``patch`` (Python source) ran first."""
     code = f"import os, signal, sys, shutil\n{patch}\nfrom montage.cli import main\nsys.exit(main(sys.argv[1:]))\n"
@@ -495,12 +502,8 @@ def _patched_run(patch, *args):
 
 def test_a_signal_whose_exception_a_callback_dropped_still_stops_the_run(model_file, tmp_path):
     # libvips' callbacks drop a Python exception raised in them: only the record of the signal is left.
-    patch = ("import montage.write as w, montage._lock as lk\n"
-             "real = w.write_dzi\n"
-             "def write_dzi(*a, **k):\n"
-             "    lk.stop_requested.append(signal.SIGTERM)\n"
-             "    return real(*a, **k)\n"
-             "w.write_dzi = write_dzi\n")
+    patch = "import montage._lock as lk\n" + _wrapping("montage.write", "write_dzi",
+                                                       "lk.stop_requested.append(signal.SIGTERM)")
     r = _patched_run(patch, "filters", "--model", str(model_file), "--layer", "conv_a", "--out",
                      str(tmp_path / "o"))
     one_line(r, "interrupted; nothing was written", code=128 + signal.SIGTERM)
@@ -509,12 +512,7 @@ def test_a_signal_whose_exception_a_callback_dropped_still_stops_the_run(model_f
 
 def test_the_parent_of_out_vanishing_mid_run_is_one_line(model_file, tmp_path):
     parent = tmp_path / "sub"
-    patch = ("import montage.manifest as m\n"
-             "real = m.write_values\n"
-             "def write_values(*a, **k):\n"
-             f"    shutil.rmtree({str(parent)!r})\n"
-             "    return real(*a, **k)\n"
-             "m.write_values = write_values\n")
+    patch = _wrapping("montage.manifest", "write_values", f"shutil.rmtree({str(parent)!r})")
     r = _patched_run(patch, "filters", "--model", str(model_file), "--layer", "conv_a", "--out",
                      str(parent / "o"))
     one_line(r, "was moved or deleted while montage wrote into it")
@@ -571,13 +569,8 @@ def test_api_arguments_of_the_wrong_type_are_montage_errors(tmp_path):
 
 def test_out_created_while_rendering_is_not_replaced(model_file, tmp_path):
     out = tmp_path / "o"
-    patch = ("import montage.manifest as m\n"
-             "real = m.write_values\n"
-             "def write_values(*a, **k):\n"
-             f"    os.makedirs({str(out)!r}, exist_ok=True)\n"
-             f"    open(os.path.join({str(out)!r}, 'mine.txt'), 'w').write('precious')\n"
-             "    return real(*a, **k)\n"
-             "m.write_values = write_values\n")
+    patch = _wrapping("montage.manifest", "write_values", f"os.makedirs({str(out)!r}, exist_ok=True)",
+                      f"open(os.path.join({str(out)!r}, 'mine.txt'), 'w').write('precious')")
     r = _patched_run(patch, "filters", "--model", str(model_file), "--layer", "conv_a", "--out", str(out))
     one_line(r, "could not move the finished output", "not empty", str(tmp_path / "o-montage"))
     assert (out / "mine.txt").read_text() == "precious"
@@ -593,17 +586,12 @@ def test_a_symlink_where_the_lock_goes_is_one_line(model_file, tmp_path):
 
 def test_a_stop_raised_inside_a_c_callback_prints_no_traceback(model_file, tmp_path):
     # What SIGTERM does when it lands while libvips runs a Python callback (through cffi).
-    patch = ("import cffi, montage.write as w\n"
+    patch = ("import cffi\n"
              "ffi = cffi.FFI()\n"
              "def handler(x):\n"
              "    os.kill(os.getpid(), signal.SIGTERM)   # the CLI's handler raises here, inside C\n"
              "    return 0\n"
-             "cb = ffi.callback('int(int)', handler)\n"
-             "real = w.write_dzi\n"
-             "def write_dzi(*a, **k):\n"
-             "    cb(1)\n"
-             "    return real(*a, **k)\n"
-             "w.write_dzi = write_dzi\n")
+             "cb = ffi.callback('int(int)', handler)\n") + _wrapping("montage.write", "write_dzi", "cb(1)")
     r = _patched_run(patch, "filters", "--model", str(model_file), "--layer", "conv_a", "--out",
                      str(tmp_path / "o"))
     one_line(r, "interrupted; nothing was written", code=128 + signal.SIGTERM)
