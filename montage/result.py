@@ -121,12 +121,42 @@ class Result(dict):
     def _repr_png_(self):
         return self.thumbnail()
 
-    def _repr_html_(self):
-        png = base64.b64encode(self.thumbnail()).decode("ascii")
+    def show(self, image=0, height=480, budget=None):
+        """The zoomable view of one image (``features``) or of all layers, inline in a notebook.
+
+        The pyramids' tiles go inline from the smallest level up to ``budget`` bytes
+        (default 4 MB); past that the inline view magnifies, and the folder's page has the rest.
+        Without OpenSeadragon installed it is the thumbnail.
+
+        Returns
+        -------
+        Html
+            Shows itself in Jupyter; ``str()`` is the HTML.
+        """
+        from .viewer import inline
+
+        caption = repr(self)
+        try:
+            doc, complete = inline.page(self.path, self["views"][image], caption,
+                                        inline.BUDGET if budget is None else budget)
+        except FileNotFoundError:
+            png = base64.b64encode(self.thumbnail()).decode("ascii")
+            return Html(f'<div><img src="data:image/png;base64,{png}" style="image-rendering:pixelated;'
+                        f'max-width:100%"><div>{html.escape(caption)}</div></div>')
         page = html.escape(str(self.path / "index.html"))
-        return (f'<div><img src="data:image/png;base64,{png}" style="image-rendering:pixelated;max-width:100%">'
-                f"<div>{html.escape(repr(self))}<br>zoom into everything: open <code>{page}</code> "
-                "(or <code>montage serve</code> it)</div></div>")
+        more = "" if complete else " (inline zoom stops short of full size)"
+        return Html(f"<div>{inline.iframe(doc, height)}<div>zoom into everything{more}: open "
+                    f"<code>{page}</code> (or <code>montage serve</code> it)</div></div>")
+
+    def _repr_html_(self):
+        return str(self.show())
+
+
+class Html(str):
+    """HTML that notebooks show as such (``_repr_html_``) and that prints as its source."""
+
+    def _repr_html_(self):
+        return str(self)
 
 
 class Table(str):

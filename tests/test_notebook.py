@@ -1,11 +1,18 @@
 """What the API gives back in a notebook: results with arrays and thumbnails, the layers table."""
 
+import base64
 import gc
+import json
+import re
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 import montage
+import test_viewer
 from helpers import random_images, read_dzi_level, small_model
+from montage.viewer import inline
 
 
 def test_filters_result_is_the_manifest_and_more(tmp_path):
@@ -50,3 +57,81 @@ def test_layers_table_prints_and_shows_as_html():
     assert table.records[1]["kernel"] == "(3, 3, 5, 7)"
     html = table._repr_html_()
     assert html.count("<tr>") == 4 and "conv_c" in html and "3 conv layers" in html
+
+
+# ---- the inline viewer and the example notebook ----
+
+browser = test_viewer.browser          # the module's headless Chromium fixture
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tutorial.ipynb"
+
+
+def _top(root):
+    return max(int(p.name) for p in root.iterdir() if p.name.isdigit())
+
+
+def _inline_data(doc):
+    return json.loads(re.search(r"var D = (\{.*?\});\n", doc).group(1))
+
+
+def test_inline_view_holds_the_pyramids_own_tiles_up_to_the_budget(tmp_path):
+    m = montage.filters(small_model(), ["conv_a", "conv_b"], tmp_path / "o", cell=40, quiet=True)
+    view = m["views"][0]
+    doc, complete = inline.page(m.path, view, "caption <b>", budget=1 << 30)
+    data = _inline_data(doc)
+    assert complete and data["complete"] and "caption &lt;b&gt;" in doc
+    for t, s in zip(view["tiles"], data["sources"]):
+        root = m.path / t["dzi"]["Url"]
+        top = _top(root)
+        assert s["maxLevel"] == top and (s["width"], s["full"]) == (int(t["dzi"]["Size"]["Width"]),) * 2
+        for level, files in s["tiles"].items():       # every tile, byte for byte, as a data URL
+            on_disk = {p.stem: p.read_bytes() for p in (root / level).iterdir()}
+            assert {k: base64.b64decode(v.split(",", 1)[1]) for k, v in files.items()} == on_disk
+        assert len(s["tiles"]) == top + 1
+    small = sum(len(p.read_bytes()) for p in (m.path / "layers").rglob("*_files/[0-5]/*"))
+    doc, complete = inline.page(m.path, view, "x", budget=small)
+    data = _inline_data(doc)
+    assert not complete and not data["complete"]
+    for t, s in zip(view["tiles"], data["sources"]):   # fewer levels, drawn at the same world width
+        w = int(t["dzi"]["Size"]["Width"])
+        assert s["maxLevel"] == max(map(int, s["tiles"])) < _top(m.path / t["dzi"]["Url"]) and s["full"] == w
+        assert s["width"] == -(-w // 2 ** (_top(m.path / t["dzi"]["Url"]) - s["maxLevel"]))
+    assert "stops short" in str(m.show(budget=small)) and "<iframe srcdoc=" in m._repr_html_()
+
+
+def test_example_notebook_runs_offline_and_shows_inline(tmp_path, browser):
+    nbformat = pytest.importorskip("nbformat", reason="the test extras install nbformat")
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(EXAMPLE, as_version=4)
+    NotebookClient(nb, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert list(tmp_path.iterdir()) == []               # out=None: nothing left in the working folder
+    results = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+               if o.output_type == "execute_result"]
+    views = [o for o in results if "<iframe srcdoc=" in o.data.get("text/html", "")]
+    assert len(views) == 3                             # RGB filters, block1_conv2, feature maps
+    assert all(o.data["image/png"] for o in views)     # and a thumbnail for front ends without HTML
+    assert "block1_conv2" in results[0].data["text/html"]          # the layers table as HTML
+    assert any(o.output_type == "display_data" and "image/png" in o.data      # grid() through matplotlib
+               for o in nb.cells[-1].outputs)
+    page_file = tmp_path / "conv2.html"
+    page_file.write_text(f"<!doctype html><html><body>{views[1].data['text/html']}</body></html>",
+                         encoding="utf-8")
+    page = browser.new_page(viewport={"width": 900, "height": 600})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(page_file.as_uri())
+    frame = page.frames[1]
+    frame.wait_for_function("window.montageInline && montageInline.viewer.world.getItemCount() > 0 && "
+                            "montageInline.viewer.world.getItemAt(0).getFullyLoaded()", timeout=30000)
+    page.wait_for_timeout(500)
+    import pyvips
+
+    shot = pyvips.Image.new_from_buffer(page.locator("iframe").screenshot(), "").numpy()[:, :, :3]
+    page.close()
+    assert not errors
+    body = shot[40:].reshape(-1, 3)                    # below the button bar
+    background = np.array([0x2B, 0x2B, 0x2B])
+    drawn = np.any(np.abs(body.astype(int) - background) > 8, axis=1)
+    assert drawn.mean() > 0.2                          # tiles, not a blank frame
+    assert len(np.unique(body[drawn], axis=0)) > 50    # many grey levels of 4,096 kernels
