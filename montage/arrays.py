@@ -119,5 +119,6 @@ def grid(array, *, kernel: bool = False, nrow: int | None = None, normalize: str
     colors = identity_lut() if samples == 3 else colormap_lut(cmap)
     lut = extended_lut(colors, nan_color, gap_rgb, gap_rgb)
     canvas = allocate(g.height, g.width, 3, fill=gap_rgb)
-    paint(src, g, lo, hi, lut, canvas, const_index=const_index(mode if value_range is None else "global"))
+    paint(src, g, lo, hi, lut, canvas, const_index=const_index(mode if value_range is None else "global"),
+          engine="auto")
     return np.ascontiguousarray(canvas[..., :3])

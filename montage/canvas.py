@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 
-from . import _kernels
 from .colormap import LUT_ROWS
 from .errors import MontageError
 from .normalize import inverse_span
@@ -78,7 +77,10 @@ def _packed(lut, bands):
     return packed, np.ascontiguousarray(per_band)
 
 
-def paint(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0):
+SMALL_PIXELS = 1 << 22   # at most this many grid pixels: numpy (no numba start-up) when engine="auto"
+
+
+def paint(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0, engine="numba"):
     """Normalise, colour-map and paint cells into ``out`` in place.
 
     Parameters
@@ -97,6 +99,9 @@ def paint(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0):
         (y, x) of the grid's top-left pixel in ``out``.
     const_index : int
         LUT entry for cells whose range is empty.
+    engine : {'numba', 'numpy', 'auto'}
+        The kernels: numba's (parallel, for large and repeated work), numpy's (no start-up,
+        no compiler), or numpy's for grids of at most ``SMALL_PIXELS`` pixels. Same pixels.
 
     Returns
     -------
@@ -129,7 +134,13 @@ def paint(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0):
         raise ValueError("const_index must be in 0..255")
     lo = np.ascontiguousarray(np.broadcast_to(np.asarray(lo, np.float64), (n,)))
     inv = inverse_span(lo, np.broadcast_to(np.asarray(hi, np.float64), (n,)))
+    if engine not in ("numba", "numpy", "auto"):
+        raise ValueError(f"engine must be 'numba', 'numpy' or 'auto', not {engine!r}")
     if grid.rows and grid.cols:
+        if engine == "numba" or (engine == "auto" and grid.height * grid.width > SMALL_PIXELS):
+            from . import _kernels
+        else:
+            from . import _numpy_kernels as _kernels
         lutp, lut3 = _packed(lut, bands)
         pixels = out[:, :, 0] if bands == 1 else out.view("<u4")[:, :, 0]
         idx = np.empty((samples, h, n, w), np.uint16)

@@ -12,11 +12,17 @@ from reference import lut_index, grid_reference
 LUT = extended_lut(colormap_lut("viridis"), "magenta", "white", "black")
 
 
-def _render(src, rows, cols, scale, gap, lo, hi, lut, bands, const_index=0):
+@pytest.fixture(params=["numba", "numpy"])
+def engine(request):
+    """Both kernel sets: numba's, and the numpy one that small canvases use."""
+    return request.param
+
+
+def _render(src, rows, cols, scale, gap, lo, hi, lut, bands, const_index=0, engine="numba"):
     h, w, n = src.shape[:3]
     grid = Grid(rows, cols, n, h, w, scale, gap)
     out = allocate(grid.height, grid.width, bands, (1, 2, 3))
-    paint(src, grid, lo, hi, lut, out, const_index=const_index)
+    paint(src, grid, lo, hi, lut, out, const_index=const_index, engine=engine)
     if bands == 3:
         assert (out[..., 3] == 255).all()   # the padding byte
     return out[..., :bands]
@@ -29,17 +35,17 @@ def _render(src, rows, cols, scale, gap, lo, hi, lut, bands, const_index=0):
     (1, 1, 1, 1, 1, 4, 0),
     (7, 4, 30, 5, 6, 2, 0),
 ])
-def test_grid_matches_reference(h, w, n, rows, cols, scale, gap):
+def test_grid_matches_reference(h, w, n, rows, cols, scale, gap, engine):
     rng = np.random.default_rng(h * 100 + n)
     src = rng.normal(size=(h, w, n)).astype(np.float32)
     lo = rng.normal(size=n) - 1.0
     hi = lo + rng.uniform(0.1, 3.0, size=n)
-    got = _render(src, rows, cols, scale, gap, lo, hi, LUT, 3)
+    got = _render(src, rows, cols, scale, gap, lo, hi, LUT, 3, engine=engine)
     want = grid_reference(src, rows, cols, scale, gap, lo, hi, LUT, 3)
     np.testing.assert_array_equal(got, want)
 
 
-def test_nan_inf_and_constant_cells():
+def test_nan_inf_and_constant_cells(engine):
     rng = np.random.default_rng(1)
     src = rng.uniform(-1, 1, size=(3, 3, 6)).astype(np.float32)
     src[0, 0, 0] = np.nan
@@ -48,7 +54,7 @@ def test_nan_inf_and_constant_cells():
     src[:, :, 3] = 0.25  # constant cell
     lo, hi, _, _ = grid_ranges(src[..., None], "cell", cols=3)
     assert lo[3] == hi[3] == np.float32(0.25)
-    got = _render(src, 2, 3, 2, 1, lo, hi, LUT, 3, const_index=17)
+    got = _render(src, 2, 3, 2, 1, lo, hi, LUT, 3, const_index=17, engine=engine)
     want = grid_reference(src, 2, 3, 2, 1, lo, hi, LUT, 3, const_index=17)
     np.testing.assert_array_equal(got, want)
     assert (got[0:2, 0:2] == LUT[256]).all()            # NaN colour
@@ -56,44 +62,44 @@ def test_nan_inf_and_constant_cells():
     assert (got[7:13, 0:6] == LUT[17]).all()            # constant cell -> const_index
 
 
-def test_all_nan_cell_and_degenerate_range():
+def test_all_nan_cell_and_degenerate_range(engine):
     src = np.full((2, 2, 2), np.nan, np.float32)
     src[:, :, 1] = np.array([[1e-30, 2e-30], [3e-30, 1e30]], np.float32)
     lo, hi = np.array([0.0, 0.0]), np.array([0.0, 1e-320])  # denormal span overflows 256/span
-    got = _render(src, 1, 2, 1, 1, lo, hi, LUT, 3)
+    got = _render(src, 1, 2, 1, 1, lo, hi, LUT, 3, engine=engine)
     want = grid_reference(src, 1, 2, 1, 1, lo, hi, LUT, 3)
     np.testing.assert_array_equal(got, want)
 
 
-def test_rgb_cells_use_one_value_per_band():
+def test_rgb_cells_use_one_value_per_band(engine):
     rng = np.random.default_rng(2)
     src = rng.uniform(-2, 2, size=(3, 3, 5, 3)).astype(np.float32)
     src[1, 1, 4, 2] = np.nan
     lut = extended_lut(identity_lut(), "magenta", "black", "gray")
     lo, hi = np.full(5, -1.5), np.full(5, 1.5)
-    got = _render(src, 2, 3, 3, 1, lo, hi, lut, 3)
+    got = _render(src, 2, 3, 3, 1, lo, hi, lut, 3, engine=engine)
     want = grid_reference(src, 2, 3, 3, 1, lo, hi, lut, 3)
     np.testing.assert_array_equal(got, want)
     # band b of a pixel is the index of sample b, as the identity LUT promises
     np.testing.assert_array_equal(got[0, 0], lut_index(src[0, 0, 0], -1.5, 1.5))
 
 
-def test_single_band_canvas():
+def test_single_band_canvas(engine):
     rng = np.random.default_rng(3)
     src = rng.normal(size=(3, 3, 4)).astype(np.float64)
     gray = extended_lut(colormap_lut("gray"), "gray", "white", "black")
     lo, hi, _, _ = grid_ranges(src[..., None], "global", cols=2)
-    got = _render(src, 2, 2, 4, 1, lo, hi, gray, 1)
+    got = _render(src, 2, 2, 4, 1, lo, hi, gray, 1, engine=engine)
     want = grid_reference(src, 2, 2, 4, 1, lo, hi, gray, 1)
     np.testing.assert_array_equal(got, want)
 
 
-def test_paint_at_origin_leaves_the_rest_untouched():
+def test_paint_at_origin_leaves_the_rest_untouched(engine):
     rng = np.random.default_rng(4)
     src = rng.normal(size=(2, 3, 5)).astype(np.float32)
     grid = Grid(2, 3, 5, 2, 3, 2, 1)
     canvas = allocate(grid.height + 10, grid.width + 7, 3, (9, 9, 9))
-    paint(src, grid, -1.0, 1.0, LUT, canvas, origin=(4, 3))
+    paint(src, grid, -1.0, 1.0, LUT, canvas, origin=(4, 3), engine=engine)
     out = canvas[..., :3]
     want = grid_reference(src, 2, 3, 2, 1, np.full(5, -1.0), np.full(5, 1.0), LUT, 3)
     np.testing.assert_array_equal(out[4:4 + grid.height, 3:3 + grid.width], want)
@@ -115,6 +121,26 @@ def test_paint_rejects_bad_arguments():
         paint(src, grid, 0, 1, LUT, np.zeros((3, 7, 3), np.uint8))
     with pytest.raises(ValueError, match="cannot fill"):
         paint(np.ones((3, 3, 2, 3), np.float32), grid, 0, 1, LUT, np.zeros((3, 7, 1), np.uint8))
+
+
+def test_engines_agree_on_random_layers_with_nan_inf_and_constant_cells():
+    rng = np.random.default_rng(7)
+    for h, w, n, bands, samples in [(3, 3, 64 * 37, 3, 1), (7, 1, 301, 1, 1), (3, 3, 50, 3, 3)]:
+        src = rng.normal(size=(h, w, n, samples)).astype(np.float32) * 3
+        src.reshape(-1)[rng.choice(src.size, 40, replace=False)] = np.nan
+        src.reshape(-1)[rng.choice(src.size, 20, replace=False)] = np.inf
+        src.reshape(-1)[rng.choice(src.size, 20, replace=False)] = -np.inf
+        src[:, :, 5] = 1.5
+        rows, cols = near_square(n)
+        grid = Grid(rows, cols, n, h, w, 2, 1)
+        lo, hi, _, _ = grid_ranges(src, "cell", cols=cols)
+        lut = LUT if samples == 1 else extended_lut(identity_lut(), "magenta", "black", "gray")
+        got = {e: paint(src, grid, lo, hi, lut, allocate(grid.height, grid.width, bands, (9, 9, 9)),
+                        const_index=99, engine=e) for e in ("numba", "numpy", "auto")}
+        np.testing.assert_array_equal(got["numba"], got["numpy"])
+        np.testing.assert_array_equal(got["numba"], got["auto"])
+    with pytest.raises(ValueError, match="engine"):
+        paint(src, grid, lo, hi, lut, allocate(grid.height, grid.width, 3), engine="cuda")
 
 
 def test_locate_inverts_the_layout():
