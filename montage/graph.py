@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import static
 from .backend import keras
 from .errors import MontageError
 from .result import Table
@@ -67,8 +68,15 @@ def _conv_classes():
             "conv": (L.Conv1D, L.Conv2D, L.Conv3D)}
 
 
+def class_name(layer):
+    """The layer's Keras class name (also for a layer read from a file)."""
+    return layer.class_name if isinstance(layer, static.Layer) else type(layer).__name__
+
+
 def conv_family(layer):
     """'conv', 'transpose', 'depthwise', 'separable', or None for a layer without conv kernels."""
+    if isinstance(layer, static.Layer):    # read from a file, no Keras class
+        return static.FAMILY.get(layer.class_name)
     for family, classes in _conv_classes().items():
         if isinstance(layer, classes):
             return family
@@ -78,7 +86,7 @@ def conv_family(layer):
 def kernels(node):
     """The drawable kernel blocks of a layer (two for a separable conv, none for other layers)."""
     layer, family = node.layer, conv_family(node.layer)
-    op = type(layer).__name__
+    op = class_name(layer)
     as2d = lambda w: w[None] if w.ndim == 3 else w  # noqa: E731 (1-D kernels: cells 1 x k)
     if family == "separable":
         dw, pw = (np.asarray(w, np.float32) for w in (layer.depthwise_kernel, layer.pointwise_kernel))
@@ -131,7 +139,7 @@ def find_layers(model, names, allow=is_conv, what="conv layers"):
                                    f"{', '.join(n.name for n in by_leaf[name])}")
             raise MontageError(f"unknown layer {name!r}: the {what} are {choices}")
         if not allow(node.layer):
-            raise MontageError(f"layer {name!r} is a {type(node.layer).__name__}, not one of the {what}: "
+            raise MontageError(f"layer {name!r} is a {class_name(node.layer)}, not one of the {what}: "
                                f"choose from {choices}")
         found.append(node)
     return found
@@ -187,7 +195,7 @@ def output_shape(layer):
 
 def skipped(model):
     """One line naming the layers with weights that montage does not draw, or ''."""
-    left = Counter(type(n.layer).__name__ for n in walk(model)
+    left = Counter(class_name(n.layer) for n in walk(model)
                    if not is_conv(n.layer) and not hasattr(n.layer, "layers") and n.layer.weights)
     if not left:
         return ""
@@ -203,9 +211,9 @@ def summary(model="vgg16", weights=None) -> Table:
     The :class:`montage.result.Table` prints as text, shows as HTML in Jupyter, and has the rows
     as ``records``.
     """
-    from .models import load_model
+    from .models import load_kernels
 
-    model = load_model(model, weights).model
+    model = load_kernels(model, weights).model
     rows = [("layer", "kind", "kernel", "output", "params")]
     total = kernel_count = layers = 0
     for node in walk(model):

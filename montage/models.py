@@ -95,6 +95,11 @@ def _check_built(model, what):
     return model
 
 
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise MontageError(f"--seed {seed} is out of range: give a whole number from 0 to {2**32 - 1}")
+
+
 def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=None) -> Loaded:
     """Load a model by name or file.
 
@@ -121,8 +126,7 @@ def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=None) -> 
     """
     if isinstance(model, Loaded):
         return model
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise MontageError(f"--seed {seed} is out of range: give a whole number from 0 to {2**32 - 1}")
+    _check_seed(seed)
     if not isinstance(model, (str, os.PathLike)):
         _check_built(model, f"model {getattr(model, 'name', '')!r}")
         return Loaded(model, getattr(model, "name", "model"), "object",
@@ -147,3 +151,18 @@ def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=None) -> 
         _load_weights_file(net, weights)
         info = {"source": "file", "file": str(Path(weights).resolve())}
     return Loaded(net, Path(name).stem, str(Path(name).resolve()), info, "rgb", "none")
+
+
+def load_kernels(model="vgg16", weights=None, seed=0, unsafe=False) -> Loaded:
+    """:func:`load_model` for what needs only the kernels (``filters``, ``layers``).
+
+    VGG16 with HED's weights and ``.keras`` files are read straight from their files
+    (:mod:`montage.static`: no TensorFlow, well under a second); anything else, or anything
+    not understood with certainty, is loaded with Keras. Both ways give the same kernels.
+    """
+    from . import static
+
+    if isinstance(model, Loaded):
+        return model
+    _check_seed(seed)
+    return static.load(model, weights) or load_model(model, weights, seed, unsafe)

@@ -97,7 +97,7 @@ def _separate(canvas, grid, depth, fill):
 def _draw(src, grid, ranges, lut, bands, const, depth, gap_rgb):
     """A canvas with the grid painted (and a 3-D kernel's slices separated)."""
     canvas = allocate(grid.height, grid.width, bands)   # the kernel writes every pixel
-    paint(src, grid, *ranges, lut, canvas, const_index=const)
+    paint(src, grid, *ranges, lut, canvas, const_index=const, engine="auto")
     if depth > 1:
         _separate(canvas, grid, depth, gap_rgb[0] if bands == 1 else (*gap_rgb, 255))
     return canvas
@@ -155,14 +155,14 @@ def _draw_layer(k, name, folder, loaded, opts, style):
 def run(opts: FiltersOptions) -> Result:
     """Run :func:`filters` for an options object; returns the manifest."""
     from .graph import find_layers, kernels, slug
-    from .models import load_model
+    from .models import load_kernels
 
     t0 = time.perf_counter()
     opts, temporary = in_temporary_folder(opts)
     style = Style(opts)
     inputs = input_paths(opts.model, opts.weights)
     check_out(opts.out, opts.overwrite, inputs)
-    loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe)
+    loaded = load_kernels(opts.model, opts.weights, opts.seed, opts.unsafe)
     names = opts.layers or (["block1_conv2"] if loaded.name == "vgg16" else ["all"])
     chosen = [k for node in find_layers(loaded.model, names) for k in kernels(node)]
     grids = [kernel_grid(k, opts.rgb, opts.cell, style.gap) for k in chosen]
