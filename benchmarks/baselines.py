@@ -97,7 +97,9 @@ def numpy_canvas_dzsave(kernels, lut, path, cell_px=24, gap=1):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.baselines")
-    p.add_argument("what", choices=["tutorial-filters", "keract-features", "numpy-all-dzsave"])
+    p.add_argument("what", choices=["tutorial-filters", "keract-features", "numpy-all-dzsave", "keras-filters",
+                                    "save-model"])
+    p.add_argument("model", nargs="?", default="resnet50", help="save-model: a keras.applications name")
     p.add_argument("--layer", default="block1_conv2")
     p.add_argument("--n", type=int, default=None, help="filters and channels to plot (default all)")
     p.add_argument("--layers", type=int, default=None, help="first N layers (numpy-all-dzsave)")
@@ -107,7 +109,16 @@ def main(argv=None):
     from montage.graph import conv_layers, kernel_of
     from montage.models import load_model
 
-    model = load_model("vgg16", a.weights).model    # same weights and loading as montage
+    if a.what == "save-model":     # random weights, offline: a model file for the file-reading benchmarks
+        load_model(a.model, "random").model.save(a.out)
+        return 0
+    loaded = load_model("vgg16", a.weights)    # same weights and loading as montage
+    model = loaded.model
+    if a.what == "keras-filters":   # montage's render, but with the model built by Keras (the old path)
+        import montage
+
+        montage.filters(loaded, "block1_conv2", a.out, quiet=True)
+        return 0
     if a.what == "tutorial-filters":
         kernel = kernel_of(model.get_layer(a.layer))
         tutorial_filters(kernel, a.out, a.n, a.n)

@@ -57,10 +57,11 @@ def filters_block1_conv2(work, quick):
     r_ratio = plot["median_s"] / render["median_s"]
     rows = [
         row("filters block1_conv2 (4,096 kernels), process start to page on disk" + note, m_e2e["median_s"], "s",
-            t_e2e["median_s"], "tutorial's matplotlib subplots", e2e_ratio, ">= 15x", _target(quick, e2e_ratio >= 15)),
+            t_e2e["median_s"], "tutorial's matplotlib subplots", e2e_ratio, "<= 1.0 s and >= 60x",
+            _target(quick, e2e_ratio >= 60 and m_e2e["median_s"] <= 1.0)),
         row("filters block1_conv2, peak memory" + note, m_e2e["peak_bytes"] / GB, "GB", t_e2e["peak_bytes"] / GB,
-            "tutorial", t_e2e["peak_bytes"] / m_e2e["peak_bytes"], "less memory",
-            _target(quick, m_e2e["peak_bytes"] < t_e2e["peak_bytes"])),
+            "tutorial", t_e2e["peak_bytes"] / m_e2e["peak_bytes"], "<= 0.3 GB",
+            _target(quick, m_e2e["peak_bytes"] <= 0.3 * GB)),
         row("filters block1_conv2, render stage (weights in memory to files)" + note, render["median_s"], "s",
             plot["median_s"], "matplotlib plotting + savefig", r_ratio, ">= 300x", _target(quick, r_ratio >= 300)),
     ]
@@ -122,10 +123,10 @@ def filters_all(work, quick):
     name = f"filters of every VGG16 layer ({kernels:,} kernels)" if not quick else "filters, quick: 2 layers"
     rows = [
         row(name + ", process start to page on disk", m["median_s"], "s", base["median_s"],
-            "numpy canvas at 24 px + one dzsave", base["median_s"] / m["median_s"], "<= 15 s",
-            _target(quick, m["median_s"] <= 15)),
+            "numpy canvas at 24 px + one dzsave", base["median_s"] / m["median_s"], "<= 3 s",
+            _target(quick, m["median_s"] <= 3)),
         row(name + ", peak memory", m["peak_bytes"] / GB, "GB", base["peak_bytes"] / GB, "same numpy baseline",
-            base["peak_bytes"] / m["peak_bytes"], "<= 3 GB", _target(quick, m["peak_bytes"] <= 3 * GB)),
+            base["peak_bytes"] / m["peak_bytes"], "<= 1 GB", _target(quick, m["peak_bytes"] <= 1 * GB)),
         row(name + ", written megapixels/s (2 px per weight)", px / 1e6 / m["median_s"], "MP/s",
             base_px / 1e6 / base["median_s"], "baseline at 24 px cells", None, "", None),
     ]
@@ -320,7 +321,44 @@ def other_models(work, quick):
     return rows, details
 
 
+def instant(work, quick):
+    """No framework start-up where none is needed: the first run after install (a fresh numba
+    cache), `montage layers`, and a `.keras` file's kernels, each beside the Keras path."""
+    import tempfile
+
+    work.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as fresh:   # numba compiles anew, as after `pip install`
+        first = process(_montage("filters", "--layer", "block1_conv2", "--out", work / "first"),
+                        env={"NUMBA_CACHE_DIR": fresh}, cwd=ROOT)
+    keras_path = process(["-m", "benchmarks.baselines", "keras-filters", "--out", str(work / "k")], cwd=ROOT)
+    layers = process(["-m", "montage", "layers"], repeat=1 if quick else 3, cwd=ROOT)
+    keras_layers = process(["-m", "montage", "layers", "--model", "vgg16", "--weights", "random"], cwd=ROOT)
+    name = "mobilenetv2" if quick else "resnet50"
+    saved = work / f"{name}.keras"
+    process(["-m", "benchmarks.baselines", "save-model", name, "--out", str(saved)], cwd=ROOT)
+    f = process(_montage("filters", "--model", saved, "--layer", "all", "--out", work / "f"),
+                repeat=1 if quick else 2, cwd=ROOT)
+    k = process(_montage("filters", "--model", name, "--weights", "random", "--layer", "all", "--out", work / "g"),
+                cwd=ROOT)
+    rows = [
+        row("filters block1_conv2, first run after install (fresh numba cache)", first["median_s"], "s",
+            keras_path["median_s"], "the same through Keras (TensorFlow import, model build)",
+            keras_path["median_s"] / first["median_s"], "<= 3 s", _target(quick, first["median_s"] <= 3)),
+        row("`montage layers` (vgg16, the table)", layers["median_s"], "s", keras_layers["median_s"],
+            "the same table from a Keras-built model", keras_layers["median_s"] / layers["median_s"], "<= 0.5 s",
+            _target(quick, layers["median_s"] <= 0.5)),
+        row(f"filters --layer all of a {name} .keras file, end to end", f["median_s"], "s", k["median_s"],
+            f"built-in {name} through Keras", k["median_s"] / f["median_s"], "<= 3 s",
+            _target(quick, f["median_s"] <= 3)),
+        row("... its peak memory", f["peak_bytes"] / GB, "GB", k["peak_bytes"] / GB, "through Keras",
+            k["peak_bytes"] / f["peak_bytes"], "", None),
+    ]
+    return rows, {"first_run": first, "keras_path": keras_path, "layers": layers, "keras_layers": keras_layers,
+                  "file_filters": f, "keras_filters": k}
+
+
 BENCHMARKS = {
+    "instant": instant,
     "filters_block1_conv2": filters_block1_conv2,
     "tiling_kernel": tiling_kernel,
     "filters_all": filters_all,
