@@ -1,18 +1,19 @@
 """montage: every filter and feature map of a convolutional network, at full resolution.
 
 The API mirrors the CLI: :func:`filters`, :func:`features`, :func:`activations`,
-:func:`layers`; :func:`grid` tiles any array into one canvas. Heavy dependencies (Keras, TensorFlow) load only when used.
+:func:`examples`, :func:`layers`; :func:`grid` tiles any array into one canvas. Heavy dependencies (Keras, TensorFlow) load only when used.
 """
 
 from ._version import __version__
 from .errors import MontageError
 
-__all__ = ["filters", "features", "activations", "layers", "grid", "load_model", "MontageError", "__version__"]
+__all__ = ["filters", "features", "examples", "activations", "layers", "grid", "load_model", "MontageError", "__version__"]
 
 # public name -> (module, attribute), imported on first use
 _LAZY = {
     "filters": ("render_filters", "filters"),
     "features": ("render_features", "features"),
+    "examples": ("render_examples", "examples"),
     "activations": ("extract", "activations"),
     "load_model": ("models", "load_model"),
     "layers": ("graph", "summary"),

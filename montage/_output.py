@@ -24,7 +24,7 @@ from .paths import shown
 # graph.slug), with its Deep Zoom pyramid, flat PNG, TIFF and values for the readout.
 _ITEM = r"(layers|images)/\d+_[A-Za-z0-9_.-]+"
 OWN_FILES = re.compile("|".join([
-    r"index\.html", r"manifest\.json", r"viewer\.js", r"viewer\.css",
+    r"index\.html", r"manifest\.json", r"viewer\.js", r"viewer\.css", r"partial\.npz",
     r"openseadragon/openseadragon\.min\.js", r"openseadragon/images/[A-Za-z0-9_.-]+\.png",
     _ITEM + r"\.(dzi|png|tif|values\.js)",
     _ITEM + r"_files/(vips-properties\.xml|\d+/\d+_\d+\.(png|webp|jpg|jpeg))",

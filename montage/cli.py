@@ -19,7 +19,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    from .options import FeaturesOptions, FiltersOptions, ModelOptions, add_arguments
+    from .options import ExamplesOptions, FeaturesOptions, FiltersOptions, ModelOptions, add_arguments
 
     parser = _Parser(prog="montage", description="Every filter and feature map of a CNN, at full "
                      "resolution, as zoomable Deep Zoom images with an offline viewer page.")
@@ -37,6 +37,11 @@ def build_parser():
                        description="One atlas per image: each layer a block of its channels. "
                        "--cell defaults to the map's own size (1 pixel per activation).")
     add_arguments(p, FeaturesOptions)
+    p = sub.add_parser("examples", help="for every channel, the images and patches that excite it most",
+                       description="One streamed pass over a dataset: each channel's top images by the "
+                       "spatial max (or mean) of its map, each shown as the patch its unit sees. "
+                       "Rows = channels, columns = ranks.")
+    add_arguments(p, ExamplesOptions)
 
     p = sub.add_parser("serve", help="serve an output folder over HTTP (e.g. through an SSH tunnel)")
     p.add_argument("dir", help="a folder montage wrote")
@@ -74,6 +79,13 @@ def _features(args):
     from .render_features import run
 
     run(from_arguments(FeaturesOptions, args))
+
+
+def _examples(args):
+    from .options import ExamplesOptions, from_arguments
+    from .render_examples import run
+
+    run(from_arguments(ExamplesOptions, args))
 
 
 def _serve(args):
@@ -138,7 +150,8 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help, --version, or a usage error already printed
         return e.code
-    commands = {"layers": _layers, "filters": _filters, "features": _features, "serve": _serve}
+    commands = {"layers": _layers, "filters": _filters, "features": _features, "examples": _examples,
+                "serve": _serve}
     try:
         with _stoppable():
             commands[args.command](args)

@@ -25,6 +25,51 @@ def sample_image():
     return path
 
 
+# Real photographs that installed packages ship (scikit-image's are found without importing it).
+DEMO_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+               "hubble_deep_field.jpg", "retina.jpg", "ihc.png", "brick.png", "grass.png", "gravel.png",
+               "camera.png", "coins.png", "moon.png")
+CROP = "#crop="
+
+
+def demo_images(n=256, seed=0):
+    """A few hundred offline inputs: the photographs installed packages ship (matplotlib's Grace
+    Hopper; scikit-image's, where it is installed), whole and as reproducible square crops
+    named ``PHOTO#crop=left,top,side``."""
+    import importlib.util
+
+    import pyvips
+
+    photos = [sample_image()]
+    spec = importlib.util.find_spec("skimage")
+    if spec is not None and spec.submodule_search_locations:
+        folder = Path(list(spec.submodule_search_locations)[0]) / "data"
+        photos += [folder / name for name in DEMO_PHOTOS if (folder / name).is_file()]
+    sizes = [(pyvips.Image.new_from_file(str(p)).width, pyvips.Image.new_from_file(str(p)).height) for p in photos]
+    rng = np.random.default_rng(seed)
+    out = [str(p) for p in photos]
+    while len(out) < n:
+        k = int(rng.integers(len(photos)))
+        w, h = sizes[k]
+        side = int(rng.uniform(0.3, 0.8) * min(w, h))
+        left, top = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+        out.append(f"{photos[k]}{CROP}{left},{top},{side}")
+    return out[:n]
+
+
+def _cropped(path):
+    """(file, (left, top, side)) of a demo crop name, or (path, None)."""
+    name = os.fspath(path)
+    if CROP in name and not os.path.exists(name):
+        base, _, box = name.rpartition(CROP)
+        try:
+            left, top, side = (int(v) for v in box.split(","))
+            return base, (left, top, side)
+        except ValueError:
+            pass
+    return path, None
+
+
 def find_images(specs):
     """Expand files, folders and globs into a sorted, de-duplicated list of paths.
 
@@ -68,6 +113,11 @@ def find_images(specs):
 def _open(path):
     import pyvips
 
+    path, crop = _cropped(path)
+    if crop is not None:
+        left, top, side = crop
+        im = pyvips.Image.new_from_file(os.fspath(path), fail_on="truncated")
+        return im.crop(left, top, min(side, im.width - left), min(side, im.height - top))
     name = os.fspath(path)
     try:
         name.encode("utf-8")

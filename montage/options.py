@@ -208,6 +208,55 @@ class FeaturesOptions(OutputOptions):
                 raise MontageError(f"--{name} needs three numbers R,G,B" + (" above 0" if name == "std" else ""))
 
 
+def parse_shard(spec):
+    """'I/N' -> (I, N) with 0 <= I < N; None stays None."""
+    if spec is None:
+        return None
+    if isinstance(spec, (tuple, list)) and len(spec) == 2:
+        i, n = spec
+    else:
+        parts = str(spec).split("/")
+        try:
+            i, n = (int(x) for x in parts)
+        except ValueError:
+            raise MontageError(f"--shard {spec!r} should be I/N, e.g. 0/4 (the first of 4 shards)") from None
+    if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not isinstance(n, numbers.Integral) \
+            or not 0 <= i < n:
+        raise MontageError(f"--shard {spec!r} should be I/N with 0 <= I < N, e.g. 0/4 .. 3/4")
+    return int(i), int(n)
+
+
+@dataclass(frozen=True)
+class ExamplesOptions(FeaturesOptions):
+    """``montage examples``: for every channel, the images (and patches) that excite it most."""
+
+    top: int = option(9, "examples per channel (default 9)", type=int)
+    score: str = option("max", "rank images by the map's spatial max (default; the patch around it is "
+                        "shown) or mean (the whole image is shown)", choices=("max", "mean"))
+    shard: Any = option(None, "process every N-th image starting at I and write a partial result "
+                        "(no pictures) to --out, for --merge", metavar="I/N")
+    merge: Any = option(None, "render the merged partial results of --shard runs (folders)", nargs="+",
+                        metavar="PARTIAL")
+    images: Any = option(None, "image files, folders or globs (default: the demo set, crops of the "
+                         "photographs that installed packages ship)", flag="--image", nargs="+", metavar="PATH")
+    cell: int | None = option(64, "pixels per example side (default 64)", group="output", type=int)
+    overlay: bool = option(False, "tint each patch by the channel's activation in it", action="store_true")
+    out: Any = option("montage-examples", OutputOptions.__dataclass_fields__["out"].metadata["help"],
+                      group="output", required=True)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _whole(self, "top")
+        if int(self.top) < 1:
+            raise MontageError(f"--top {self.top} must be at least 1")
+        object.__setattr__(self, "shard", parse_shard(self.shard))
+        object.__setattr__(self, "merge", _names(self.merge, "partial results"))
+        if self.merge and self.shard:
+            raise MontageError("--merge renders partial results; --shard makes one: give one of them")
+        if self.merge and self.images:
+            raise MontageError("--merge takes the images the partial results name: leave out --image")
+
+
 def add_arguments(parser, cls):
     """Add ``cls``'s options to an argparse parser: its own first, then the model and output groups."""
     groups = {}

@@ -1,0 +1,112 @@
+"""What each channel responds to: per-image channel scores reduced on the device, merged into
+running top-k lists and dataset statistics on the host.
+
+The forward pass ends in the reduction (a Keras model whose outputs are ``keras.ops`` over
+the chosen layers' maps), so only arrays of (images, channels) leave the device. Merging
+is exact and associative: top-k lists of any split of the images merge into those of the
+whole, ties broken by the lower image index, so shards can run anywhere and merge later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backend import keras
+from .errors import MontageError
+
+SCORES = ("max", "mean")
+NO_IMAGE = np.iinfo(np.int64).max     # an empty slot sorts after every image
+
+
+def reducer(ext, channels_first, score):
+    """A model from the extractor's input to, per layer, ``score`` (n, C), the flat argmax of
+    the map (n, C; row-major y * W + x, first of equals) and its spatial maximum (n, C)."""
+    ops = keras().ops
+    outputs = []
+    for o in ext.outputs:
+        if channels_first:
+            o = ops.transpose(o, (0, 2, 3, 1))
+        n_c = o.shape[-1]
+        flat = ops.reshape(o, (-1, o.shape[1] * o.shape[2], n_c))
+        peak = ops.max(flat, axis=1)
+        arg = ops.cast(ops.argmax(flat, axis=1), "int32")
+        s = peak if score == "max" else ops.mean(flat, axis=1)
+        outputs += [s, arg, peak]
+    return keras().Model(ext.inputs, outputs)
+
+
+@dataclass
+class Running:
+    """Top-k images of every channel of one layer, and the channel's statistics so far.
+
+    ``scores``, ``images`` and ``where`` are (k, C): rank-ordered scores, global image
+    indices (``NO_IMAGE`` where fewer images were seen) and flat map positions.
+    """
+
+    k: int
+    channels: int
+    scores: np.ndarray = field(default=None)
+    images: np.ndarray = field(default=None)
+    where: np.ndarray = field(default=None)
+    total: np.ndarray = field(default=None)      # sum of scores (float64)
+    best: np.ndarray = field(default=None)       # highest score
+    positive: np.ndarray = field(default=None)   # images where the channel is > 0 anywhere
+    count: int = 0
+
+    def __post_init__(self):
+        k, c = self.k, self.channels
+        if self.scores is None:
+            self.scores = np.full((k, c), -np.inf, np.float32)
+            self.images = np.full((k, c), NO_IMAGE, np.int64)
+            self.where = np.zeros((k, c), np.int32)
+            self.total = np.zeros(c, np.float64)
+            self.best = np.full(c, -np.inf, np.float32)
+            self.positive = np.zeros(c, np.int64)
+
+    def add(self, scores, where, peak, indices):
+        """Merge one batch: ``scores``, ``where``, ``peak`` (n, C) for images ``indices`` (n,)."""
+        scores = np.asarray(scores, np.float32)
+        n = len(indices)
+        imgs = np.broadcast_to(np.asarray(indices, np.int64)[:, None], (n, self.channels))
+        finite = np.where(np.isnan(scores), 0.0, scores)
+        self.total += finite.sum(axis=0, dtype=np.float64)
+        self.best = np.fmax(self.best, np.nanmax(np.where(np.isnan(scores), -np.inf, scores), axis=0))
+        self.positive += (np.asarray(peak) > 0).sum(axis=0)
+        self.count += n
+        self._merge(scores, imgs, np.asarray(where, np.int32))
+
+    def _merge(self, scores, images, where):
+        s = np.concatenate([self.scores, scores])
+        i = np.concatenate([self.images, images])
+        w = np.concatenate([self.where, where])
+        key = np.where(np.isnan(s), -np.inf, s)          # NaN ranks last, like -inf
+        # per channel: highest score first, then the lower image index (stable, exact)
+        order = np.lexsort((i.T, -key.T), axis=-1).T[: self.k]
+        cols = np.arange(self.channels)[None, :]
+        self.scores, self.images, self.where = s[order, cols], i[order, cols], w[order, cols]
+
+    def merged(self, other):
+        """The union of two disjoint sets of images (``self`` is updated and returned)."""
+        if (other.k, other.channels) != (self.k, self.channels):
+            raise MontageError("partial results of different --top or layers cannot be merged")
+        self.total += other.total
+        self.best = np.fmax(self.best, other.best)
+        self.positive += other.positive
+        self.count += other.count
+        self._merge(other.scores, other.images, other.where)
+        return self
+
+    def arrays(self, prefix):
+        """This state as named arrays (for a partial result file)."""
+        return {f"{prefix}/{name}": getattr(self, name)
+                for name in ("scores", "images", "where", "total", "best", "positive")} | \
+            {f"{prefix}/count": np.array(self.count)}
+
+    @classmethod
+    def from_arrays(cls, data, prefix):
+        s = data[f"{prefix}/scores"]
+        return cls(s.shape[0], s.shape[1], s, data[f"{prefix}/images"], data[f"{prefix}/where"],
+                   data[f"{prefix}/total"], data[f"{prefix}/best"], data[f"{prefix}/positive"],
+                   int(data[f"{prefix}/count"]))
