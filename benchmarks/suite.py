@@ -261,6 +261,47 @@ def memory_flat(work, quick):
     return rows, {str(k): v for k, v in out.items()}
 
 
+def examples(work, quick):
+    """Dataset examples: images/s against a bare predict of the same outputs (same batches), and
+    peak memory for many images against a few (the running state is (top, channels) per layer)."""
+    import montage
+    from montage.extract import extractor, predict
+    from montage.graph import feature_layers
+    from montage.images import batches, find_images
+
+    n, bs = (16, 8) if quick else (256, 32)
+    folder = make_images(work / "in", n, seed=7)
+    loaded = _loaded()
+    ext = extractor(loaded.model, feature_layers(loaded.model))
+    xs = [b.x for b in batches(find_images([folder]), 224, bs, "caffe")]
+    predict(ext, xs[0])
+    bare = measure(lambda: [predict(ext, x) for x in xs], repeat=1, warmup=0)
+    run = measure(lambda: montage.examples(loaded, [folder], work / "o", batch_size=bs, overwrite=True, quiet=True),
+                  repeat=1, warmup=0)
+    shard = measure(lambda: montage.examples(loaded, [folder], work / "s", batch_size=bs, overwrite=True, quiet=True,
+                                             shard=(0, 1)), repeat=1, warmup=0)
+    ratio = (n / shard["median_s"]) / (n / bare["median_s"])
+    small, large = (8, 24) if quick else (256, 5000)
+    peaks = {}
+    for k in (small, large):
+        f = make_images(work / f"m{k}", k, seed=k)
+        peaks[k] = process(_montage("examples", "--image", f, "--out", work / f"mo{k}", "--batch-size", str(bs),
+                                    "--shard", "0/1", "--size", "96"), cwd=ROOT)   # small inputs: minutes, not hours
+    mem = peaks[large]["peak_bytes"] / peaks[small]["peak_bytes"]
+    rows = [
+        row(f"examples, {n} images (batches of {bs}): the pass (top-k lists, no pictures)", n / shard["median_s"],
+            "img/s", n / bare["median_s"], "bare model.predict of the same outputs", ratio, ">= 0.8x",
+            _target(quick, ratio >= 0.8)),
+        row(f"examples, {n} images, end to end with the pictures of 4,224 channels x 9", n / run["median_s"],
+            "img/s", n / bare["median_s"], "bare model.predict of the same outputs",
+            (n / run["median_s"]) / (n / bare["median_s"]), "", None),
+        row(f"examples, peak memory for {large} images (the pass, 96 px inputs)", peaks[large]["peak_bytes"] / GB, "GB",
+            peaks[small]["peak_bytes"] / GB, f"{small} images", 1 / mem, "large/small <= 1.2",
+            _target(quick, mem <= 1.2)),
+    ]
+    return rows, {"bare": bare, "run": run, "pass": shard, "peaks": {str(k): v for k, v in peaks.items()}}
+
+
 def tile_formats(work, quick):
     """Each tile format through montage's writer against libvips' own dzsave defaults."""
     import pyvips
@@ -365,6 +406,7 @@ BENCHMARKS = {
     "features_one": features_one,
     "features_batches": features_batches,
     "memory_flat": memory_flat,
+    "examples": examples,
     "tile_formats": tile_formats,
     "other_models": other_models,
 }
