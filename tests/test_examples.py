@@ -220,3 +220,20 @@ def test_jax_backend_gives_the_same_examples_and_features(tmp_path):
     hi = np.asarray(b["normalize"]["hi"], np.float32)
     np.testing.assert_allclose(lo, want.reshape(-1, 3).min(axis=0), rtol=1e-6)
     np.testing.assert_allclose(hi, want.reshape(-1, 3).max(axis=0), rtol=1e-6)
+
+
+def test_overlay_darkens_each_patch_by_its_activation(tmp_path):
+    paths, arrays = spot_images(tmp_path / "in", n=6)
+    m = montage.examples(probe_model(), [str(tmp_path / "in")], tmp_path / "o", layers=["copy"], top=3, cell=4,
+                         preprocess="none", overlay=True, quiet=True)
+    b = m["views"][0]["blocks"][0]
+    canvas = read_dzi_level(tmp_path / "o", m["views"][0]["tiles"][0])
+    names = [p.name for p in paths]
+    for ch in range(3):
+        best = b["examples"][ch][0]["score"]
+        for r, e in enumerate(b["examples"][ch]):
+            pixel = arrays[names.index(Path(e["image"]).name), e["y"], e["x"]]
+            a = min(max(pixel[ch] / best, 0.0), 1.0)        # the copy layer's map is the pixel itself
+            want = np.round(pixel * (0.25 + 0.75 * a)).astype(np.uint8)
+            cell = canvas[ch * 5:ch * 5 + 4, r * 5:r * 5 + 4, :3]
+            assert (cell == want).all(), (ch, r, cell[0, 0], want)
