@@ -11,6 +11,7 @@ from montage.cli import main
 from montage.colormap import colormap_lut, extended_lut
 from montage.images import read_rgb
 from montage.normalize import grid_ranges
+from montage.style import GAP_COLOR
 from reference import grid_reference
 
 
@@ -54,7 +55,7 @@ def test_atlas_is_pixel_exact(model, tmp_path, normalize):
                          size=32, cell=20, normalize=normalize, gap=2, quiet=True)
     view = m["views"][0]
     atlas = read_dzi_level(tmp_path / "o", view["tiles"][0])
-    lut = extended_lut(colormap_lut("viridis"), "magenta", "white", "white")
+    lut = extended_lut(colormap_lut("viridis"), "magenta", GAP_COLOR, GAP_COLOR)
     x = read_rgb(img, 32).astype(np.float32)[None]
     acts = {b["layer"]: np.asarray(keras.Model(model.inputs, model.get_layer(b["layer"]).output)(x))[0]
             for b in view["blocks"]}
