@@ -241,7 +241,8 @@
       if (a !== null) r.dataset.value = fmt(a);
       lines.push("value    " + (a !== null ? fmt(a) : loading(v)));
     }
-    lines.push("range    " + fmt(rg[0]) + " .. " + fmt(rg[1]) + "  (" + b.normalize.mode + ")");
+    lines.push("range    " + fmt(rg[0]) + " .. " + fmt(rg[1]));
+    lines.push("scale    " + b.normalize.mode + (b.normalize.clip > 0 ? ", clip " + fmt(b.normalize.clip) + "%" : ""));
     r.appendChild(el("div", lines.join("\n")));
     if (b.kind !== "features" && v) {
       var kv = kernelValues(b, h.k);
@@ -648,18 +649,19 @@
       var s = gridSize(b.grid), tl = px(b.x, b.y), br = px(b.x + s[1], b.y + s[0]);
       if (br.x < 0 || br.y < 0 || tl.x > W || tl.y > H) return;
       blockBoxes.push({ b: b, x: tl.x, y: tl.y, w: br.x - tl.x, h: br.y - tl.y });
-      if (br.x - tl.x < 40) return;   // too small to name
+      if (br.x - tl.x < 8) return;   // too small to name
       onScreen.push({ b: b, s: s, tl: tl, br: br, area: (br.x - tl.x) * (br.y - tl.y) });
     });
     onScreen.sort(function (p, q) { return q.area - p.area; });   // the largest blocks are named first
     onScreen.forEach(function (o) {
       var tl = o.tl, br = o.br, titles = axisTitles(o.b);
       var x0 = Math.max(tl.x, 0), y0 = Math.max(tl.y, 0), x1 = Math.min(br.x, W), y1 = Math.min(br.y, H);
-      // Just above the block, else inside its top-left corner (either one moved right, clear of
-      // the zoom buttons); the across title follows the name on its line, else on the next.
-      var clear = controls.length ? controls[0].x + controls[0].w + 4 : x0;
+      // Just above the block, else inside it below the column indices and right of the row
+      // indices (either one moved right, clear of the zoom buttons); the across title follows
+      // the name on its line, else on the next.
+      var clear = controls.length ? controls[0].x + controls[0].w + 4 : x0, ix = x0 + 26, iy = y0 + 18;
       var name = plate(safe(o.b.layer), "name", o.b, [[x0, tl.y - LINE - 2], [Math.max(x0, clear), tl.y - LINE - 2],
-                                                      [x0 + 2, y0 + 2], [Math.max(x0 + 2, clear), y0 + 2]]);
+                                                      [ix, iy], [Math.max(ix, clear), iy]]);
       if (!name) return;   // the titles go only where the name says whose they are
       ctx.font = FONT.title;
       var aw = ctx.measureText(titles.across).width + 8, mid = (x0 + x1) / 2 - aw / 2;
