@@ -89,7 +89,7 @@ def test_conv1d_and_conv3d_cells(tmp_path):
             for x in range(g.width):
                 hit = locate(g, y, x)
                 if hit is None:
-                    assert canvas[y, x] == 255
+                    assert canvas[y, x] == GAP
                     continue
                 row, col, cy, cx = hit
                 if block["layer"] == "c1d":      # a cell is 1 x k
@@ -99,7 +99,7 @@ def test_conv1d_and_conv3d_cells(tmp_path):
                     assert block["depth"] == 2 and (g.cell_h, g.cell_w) == (3, 9)
                     d, xx = divmod(cx, 5)
                     if xx == 4:
-                        assert canvas[y, x] == 255, (y, x)
+                        assert canvas[y, x] == GAP, (y, x)
                         continue
                     v = kernel[d, cy, xx, col, row]
                 assert canvas[y, x] == lut[lut_index([v], lo, hi)[0]], (block["layer"], y, x)

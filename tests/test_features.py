@@ -178,3 +178,17 @@ def test_atlas_space_outside_the_blocks_is_the_page_background(model, tmp_path):
     assert outside.sum() > 0.05 * outside.size       # the packing does leave room
     assert (atlas[outside][:, :3] == BACKGROUND).all()
     assert m["background"] == list(BACKGROUND)
+
+
+def test_overwrite_knows_values_in_parts_as_montage_s_own(model, tmp_path, monkeypatch):
+    import montage.manifest
+
+    monkeypatch.setattr(montage.manifest, "VALUES_PART", 1200)
+    img = random_images(tmp_path / "in", 1)[0]
+    out = tmp_path / "o"
+    montage.features(model, [str(img)], out, size=32, quiet=True)
+    assert list((out / "images").glob("*.values.1.js"))
+    montage.features(model, [str(img)], out, size=32, overwrite=True, quiet=True)
+    (out / "images" / "notes.txt").write_text("mine")
+    with pytest.raises(montage.MontageError, match="not written by montage"):
+        montage.features(model, [str(img)], out, size=32, overwrite=True, quiet=True)

@@ -670,3 +670,33 @@ def test_vgg16_pages_at_home_view_read_without_hovering(browser, tmp_path):
     page.screenshot(path=str(shots / "features_home.png"))
     page.close()
     assert Image.open(shots / "features_home.png").size == (1280, 800)
+
+
+def test_rgb_kernels_are_three_aligned_tables_and_values_load_before_the_pointer_reaches_a_cell(browser, tmp_path):
+    model = small_model()
+    out = tmp_path / "rgb"
+    m = montage.filters(model, "conv_a", out, rgb=True, normalize="global", quiet=True)
+    block = m["views"][0]["blocks"][0]
+    assert block["kind"] == "rgb"
+    page = open_page(browser, (out / "index.html").as_uri())
+    zoom_to_cell(page, block, 3)
+    loaded = f"() => montage.state.values['{block['values']}'] !== undefined"
+    assert not page.evaluate(loaded)
+    g = block["grid"]
+    hover(page, block, 3, frac=(0.5, 1 + 0.5 / (g["cell_w"] * g["scale"])))   # the gap beside cell 3
+    page.wait_for_function(loaded)                                           # prefetched from the gap
+    assert "point at a cell" in readout(page)["text"]
+    hover(page, block, 3)
+    page.wait_for_function("() => document.querySelectorAll('#readout td').length === 27")
+    tables = page.evaluate("""() => Array.from(document.querySelectorAll('#readout table')).map(t => ({
+        caption: t.caption && t.caption.textContent,
+        heights: Array.from(t.querySelectorAll('td')).map(td => td.getBoundingClientRect().height),
+        cells: Array.from(t.querySelectorAll('td')).map(td => td.textContent)}))""")
+    assert [t["caption"] for t in tables] == ["R", "G", "B"]
+    kernel = model.get_layer("conv_a").get_weights()[0]
+    for c, t in enumerate(tables):
+        assert max(t["heights"]) < 1.5 * min(t["heights"])     # one line each: no number wraps
+        got = np.array([np.float32(x) for x in t["cells"]]).reshape(3, 3)
+        np.testing.assert_array_equal(got, kernel[:, :, c, 3])   # exact: the shortest float32 round-trip
+    assert page.errors == []
+    page.close()
