@@ -21,12 +21,13 @@ from .paths import shown
 
 # Every file montage writes in an output folder, by path relative to it: the page, the
 # manifest, OpenSeadragon's files, and per layer or image an index, then a slug (see
-# graph.slug), with its Deep Zoom pyramid, flat PNG, TIFF and values for the readout.
+# graph.slug), with its Deep Zoom pyramid, flat PNG, TIFF and values for the readout (in parts:
+# NAME.values.js, NAME.values.1.js, ...; a features image's per layer: NAME.LL.values.js).
 _ITEM = r"(layers|images)/\d+_[A-Za-z0-9_.-]+"
 OWN_FILES = re.compile("|".join([
     r"index\.html", r"manifest\.json", r"viewer\.js", r"viewer\.css", r"partial\.npz",
     r"openseadragon/openseadragon\.min\.js", r"openseadragon/images/[A-Za-z0-9_.-]+\.png",
-    _ITEM + r"\.(dzi|png|tif|values\.js)",
+    _ITEM + r"\.(dzi|png|tif|values(\.\d+)?\.js)",
     _ITEM + r"_files/(vips-properties\.xml|\d+/\d+_\d+\.(png|webp|jpg|jpeg))",
 ]))
 OWN_DIRS = re.compile(r"openseadragon|openseadragon/images|layers|images|" + _ITEM + r"_files(/\d+)?")

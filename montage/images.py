@@ -70,10 +70,17 @@ def _cropped(path):
     return path, None
 
 
-def find_images(specs):
+def find_images(specs, skipped=None):
     """Expand files, folders and globs into a sorted, de-duplicated list of paths.
 
     A folder contributes its image files (by extension, not recursive).
+
+    Parameters
+    ----------
+    specs : path, list of paths, folders or globs, or None for the sample photograph
+    skipped : list, optional
+        Gets ``(path, reason)`` for each file of a folder that is left out for its
+        extension (hidden files such as ``.DS_Store`` are left out without a word).
     """
     if not specs:
         return [sample_image()]
@@ -86,7 +93,12 @@ def find_images(specs):
             raise MontageError("an image path is empty: give files, folders or globs")
         p = Path(spec)
         if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.suffix.lower() in EXTENSIONS and f.is_file())
+            entries = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+            files = [f for f in entries if f.suffix.lower() in EXTENSIONS]
+            if skipped is not None:
+                skipped += [(f, f"{f.suffix.lower() or 'no extension'}: not an image type montage reads "
+                             f"({', '.join(sorted(EXTENSIONS))})") for f in entries
+                            if f.suffix.lower() not in EXTENSIONS]
             if not files:
                 raise MontageError(f"folder {shown(spec)} has no images ({', '.join(sorted(EXTENSIONS))})")
             found += files

@@ -24,18 +24,58 @@ def norm_entry(mode, clip, lo, hi, group):
 
 
 def json_default(obj):
-    """JSON for numpy values, 7 significant digits (float32 precision)."""
+    """JSON for numpy values; a float32 array as the shortest decimals that read back to the same
+    float32 (7 digits do not always: the page shows these ranges as exact values)."""
     if isinstance(obj, np.ndarray):
-        return [float(f"{v:.7g}") for v in obj.ravel().tolist()]
+        if obj.dtype != np.float32:
+            return obj.ravel().tolist()
+        a = obj.ravel()
+        short = np.array([float(f"{v:.7g}") for v in a.tolist()])   # most read back exactly
+        for i in np.flatnonzero(short.astype(np.float32) != a):
+            short[i] = float(str(a[i]))                             # numpy's shortest exact repr
+        return short.tolist()
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+# Bytes of float32 values per script file: a large layer loads in parts so that the page can
+# show its progress. A multiple of 12, so that every part is whole float32s and whole base64 quads.
+VALUES_PART = 3 << 20
+
+
+def values_part(path, i):
+    """Part ``i`` of the values script ``path`` (part 0 is ``path`` itself)."""
+    return path if i == 0 else path.with_name(f"{path.name[:-3]}.{i}.js")
+
+
 def write_values(path, key, src):
-    """Cell values for the page's readout, as a script (pages on file:// cannot fetch)."""
-    b64 = base64.b64encode(np.ascontiguousarray(src, "<f4").tobytes()).decode("ascii")
-    path.write_text(f"montageValues({json.dumps(key)},\"{b64}\",{json.dumps(list(src.shape))});\n")
+    """Cell values for the page's readout, as scripts (pages on file:// cannot fetch).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The first part, ``NAME.js``; further parts are ``NAME.1.js``, ``NAME.2.js``, ...
+    key : str
+        ``path`` as the page names it (relative to the page).
+    src : array-like
+        Written as little-endian float32, C order, with its shape.
+
+    Returns
+    -------
+    int
+        Bytes written.
+    """
+    raw = memoryview(np.ascontiguousarray(src, "<f4")).cast("B")
+    parts = max(1, -(-len(raw) // VALUES_PART))
+    head = f"montageValues({json.dumps(key)},{json.dumps(list(np.shape(src)))},{parts},"
+    size = 0
+    for i in range(parts):
+        b64 = base64.b64encode(raw[i * VALUES_PART:(i + 1) * VALUES_PART]).decode("ascii")
+        text = f"{head}{i},\"{b64}\");\n"
+        values_part(path, i).write_text(text)
+        size += len(text)
+    return size
 
 
 def finish(folder, manifest, title, quiet):

@@ -20,6 +20,7 @@ from typing import Any
 from .errors import MontageError
 from .images import DEFAULT_SIZE, MIN_SIDE, PREPROCESS_MODES
 from .normalize import FEATURE_MODES, GRID_MODES
+from .style import GAP_COLOR
 from .write import TILE_FORMATS, check_tile_format
 
 
@@ -100,7 +101,8 @@ class OutputOptions(ModelOptions):
                              group="output", action="store_true")
     cell: int | None = option(None, "pixels per cell side (default: see above)", group="output", type=int)
     gap: int = option(1, "pixels between cells (default 1)", group="output", type=int)
-    gap_color: Any = option("white", "gap colour: name, #rrggbb or r,g,b (default white)", group="output")
+    gap_color: Any = option(GAP_COLOR, f"gap colour: name, #rrggbb or r,g,b (default {GAP_COLOR}, a dark grey)",
+                            group="output")
     nan_color: Any = option("magenta", "colour of NaN values (default magenta)", group="output")
     normalize: str = option("global", "(default %(default)s)", group="output", choices=tuple(GRID_MODES))
     clip: float = option(0.0, "clip the P-th percentile at each end of each normalisation group",

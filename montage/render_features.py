@@ -16,12 +16,12 @@ from .canvas import allocate, check_fits, clear, paint
 from .console import note, progress
 from .errors import MontageError
 from .layout import LAYER_GAP, Grid, near_square, scale_at_least, shelf_pack
-from .manifest import finish, header, norm_entry
+from .manifest import finish, header, norm_entry, write_values
 from .normalize import FEATURE_MODES, GRID_MODES, grid_ranges, group_range
 from .options import FeaturesOptions, api
 from .paths import shown
 from .result import Result, in_temporary_folder
-from .style import Style
+from .style import BACKGROUND, Style
 from .write import dzi_descriptor, write_block
 
 
@@ -111,7 +111,7 @@ def draw_atlas(outs, j, rgb, atlas, style, writer, base, opts):
     wh, ww = atlas.world
     acts = [o[j][..., None] for o in outs]     # (H, W, C, 1) views, no copies
     lut, bands = style.lut_for(acts)
-    canvas = writer.canvas(wh, ww, bands, style.gap_rgb)
+    canvas = writer.canvas(wh, ww, bands, BACKGROUND)   # the page's colour where no block is
     if rgb is not None:
         y, x = atlas.input_origin
         if bands == 3:
@@ -119,21 +119,39 @@ def draw_atlas(outs, j, rgb, atlas, style, writer, base, opts):
         else:
             canvas[y:y + rgb.shape[0], x:x + rgb.shape[1], 0] = rgb.mean(-1)
     group = GRID_MODES[FEATURE_MODES[style.normalize]]
-    blocks = []
-    for name, a, g, (y, x), (lo, hi, glo, ghi) in zip(atlas.names, acts, atlas.grids, atlas.origins,
-                                                      _ranges(acts, style.normalize, atlas.grids, style.clip)):
+    blocks, values = [], []
+    rel = f"images/{base.name}"
+    for i, (name, a, g, (y, x), (lo, hi, glo, ghi)) in enumerate(zip(
+            atlas.names, acts, atlas.grids, atlas.origins, _ranges(acts, style.normalize, atlas.grids, style.clip))):
         paint(a, g, lo, hi, lut, canvas, origin=(y, x))
+        key = f"{rel}.{i:02d}.values.js"
+        values.append((base.with_name(f"{base.name}.{i:02d}.values.js"), key, outs[i][j]))
         blocks.append({"layer": name, "kind": "features", "map_shape": list(a.shape[:3]),
                        "grid": g.to_dict(), "x": x, "y": y,
-                       "normalize": norm_entry(style.normalize, style.clip, glo, ghi, group)})
-    rel = f"images/{base.name}"
-    writer.submit(write_block, canvas, base, opts.tile_format, opts.tiff, True)
+                       "normalize": norm_entry(style.normalize, style.clip, glo, ghi, group), "values": key})
+    writer.submit(_write_atlas, canvas, base, opts, values)
     dzi = dzi_descriptor(f"{rel}_files/", ww, wh, opts.tile_format)
     view = {"world": [ww, wh], "tiles": [{"dzi": dzi, "x": 0, "y": 0, "path": f"{rel}.dzi"}],
             "blocks": blocks}
     if rgb is not None:
         view["input"] = {"x": atlas.input_origin[1], "y": atlas.input_origin[0], "size": int(rgb.shape[0])}
     return view
+
+
+def _write_atlas(canvas, base, opts, values):
+    """The atlas's tiles, then each layer's activations (H, W, C) for the page's readout."""
+    write_block(canvas, base, opts.tile_format, opts.tiff, True)
+    for path, key, a in values:
+        write_values(path, key, a)
+
+
+def _not_images(skipped, quiet):
+    """One line for the files a folder scan left out (the manifest lists each)."""
+    if skipped:
+        names = ", ".join(shown(p.name) for p, _ in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        note(f"skipped {len(skipped)} file(s) that are not images by their extension ({names}): "
+             "listed under 'skipped' in manifest.json", quiet)
+    return [{"path": str(p), "reason": why} for p, why in skipped]
 
 
 def _good_images(paths, opts):
@@ -164,11 +182,13 @@ def run(opts: FeaturesOptions) -> Result:
     t0 = time.perf_counter()
     opts, temporary = in_temporary_folder(opts)
     style = Style(opts)
-    paths = find_images(opts.images)
+    not_images = []
+    paths = find_images(opts.images, not_images)
     specs = [opts.images] if isinstance(opts.images, (str, os.PathLike)) else list(opts.images or [])
     inputs = input_paths(opts.model, opts.weights, paths + specs)
     check_out(opts.out, opts.overwrite, inputs)
     good, bad = _good_images(paths, opts)
+    skipped = _not_images(not_images, opts.quiet) + [{"path": str(p), "reason": why} for p, why in bad]
     loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
     fwd = prepare(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet),
                   preprocess=opts.preprocess, mean=opts.mean, std=opts.std)
@@ -191,7 +211,7 @@ def run(opts: FeaturesOptions) -> Result:
                     views.append({**view, "name": str(path)})
                 bar.update(len(batch.paths))
         manifest = {**header("features", fwd.loaded, style, input_size=ih, device=device()),
-                    "skipped": [{"path": str(p), "reason": why} for p, why in bad], "views": views}
+                    "skipped": skipped, "views": views}
         finish(tmp, manifest, f"{fwd.loaded.name} feature maps", opts.quiet)
     dt = time.perf_counter() - t0
     note(f"{len(views)} image(s) -> {Path(opts.out) / 'index.html'} ({dt:.1f} s, "

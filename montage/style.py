@@ -4,6 +4,13 @@ import numpy as np
 
 from .colormap import NAN_ROW, colormap_lut, extended_lut, identity_lut, is_gray, parse_color
 
+# The page's background (the viewer behind the tiles); an atlas's unused area takes it too, so a
+# features atlas has no bright patches on the dark page.
+BACKGROUND = (34, 34, 34)
+# Default gap between cells: a grey a little lighter than the page. White 1-pixel gaps turned a
+# large layer at home view into a bright mesh that hid the weights; this still parts black cells.
+GAP_COLOR = "#464646"
+
 
 class Style:
     """The LUTs for a product's options (checked here: an unknown colormap or colour is one line).
@@ -35,4 +42,4 @@ class Style:
 
     def manifest(self):
         return {"colormap": {"name": self.cmap, "lut": self.colors.tolist()},
-                "gap_color": list(self.gap_rgb), "nan_color": list(self.nan_rgb)}
+                "gap_color": list(self.gap_rgb), "nan_color": list(self.nan_rgb), "background": list(BACKGROUND)}

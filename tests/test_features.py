@@ -11,6 +11,7 @@ from montage.cli import main
 from montage.colormap import colormap_lut, extended_lut
 from montage.images import read_rgb
 from montage.normalize import grid_ranges
+from montage.style import GAP_COLOR
 from reference import grid_reference
 
 
@@ -54,7 +55,7 @@ def test_atlas_is_pixel_exact(model, tmp_path, normalize):
                          size=32, cell=20, normalize=normalize, gap=2, quiet=True)
     view = m["views"][0]
     atlas = read_dzi_level(tmp_path / "o", view["tiles"][0])
-    lut = extended_lut(colormap_lut("viridis"), "magenta", "white", "white")
+    lut = extended_lut(colormap_lut("viridis"), "magenta", GAP_COLOR, GAP_COLOR)
     x = read_rgb(img, 32).astype(np.float32)[None]
     acts = {b["layer"]: np.asarray(keras.Model(model.inputs, model.get_layer(b["layer"]).output)(x))[0]
             for b in view["blocks"]}
@@ -146,3 +147,48 @@ def test_default_image_is_a_real_photograph():
     [p] = find_images(None)
     a = read_rgb(p, 224)
     assert a.std() > 20 and p.name == "grace_hopper.jpg"
+
+
+def test_a_skipped_gif_is_one_line_on_the_console_and_listed_in_the_manifest(model_file, tmp_path, capsys):
+    folder = tmp_path / "in"
+    random_images(folder, 2)
+    (folder / "anim.gif").write_bytes(b"GIF89a\x01\x00\x01\x00")
+    (folder / ".DS_Store").write_bytes(b"\x00")     # hidden: left out without a word
+    out = tmp_path / "o"
+    assert main(["features", "--model", model_file, "--image", str(folder), "--out", str(out), "--size", "32"]) == 0
+    lines = [x for x in capsys.readouterr().err.splitlines() if "anim.gif" in x]
+    assert len(lines) == 1 and "skipped 1 file" in lines[0] and "manifest.json" in lines[0], lines
+    m = json.loads((out / "manifest.json").read_text())
+    assert [(s["path"], s["reason"].split(":")[0]) for s in m["skipped"]] == [(str(folder / "anim.gif"), ".gif")]
+    assert len(m["views"]) == 2
+
+
+def test_atlas_space_outside_the_blocks_is_the_page_background(model, tmp_path):
+    from montage.layout import Grid
+    from montage.style import BACKGROUND
+
+    img = random_images(tmp_path / "in", 1)[0]
+    m = montage.features(model, [str(img)], tmp_path / "o", size=32, cell=20, quiet=True)
+    view = m["views"][0]
+    atlas = read_dzi_level(tmp_path / "o", view["tiles"][0])
+    outside = np.ones(atlas.shape[:2], bool)
+    for b in view["blocks"]:
+        g = Grid(**b["grid"])
+        outside[b["y"]:b["y"] + g.height, b["x"]:b["x"] + g.width] = False
+    assert outside.sum() > 0.05 * outside.size       # the packing does leave room
+    assert (atlas[outside][:, :3] == BACKGROUND).all()
+    assert m["background"] == list(BACKGROUND)
+
+
+def test_overwrite_knows_values_in_parts_as_montage_s_own(model, tmp_path, monkeypatch):
+    import montage.manifest
+
+    monkeypatch.setattr(montage.manifest, "VALUES_PART", 1200)
+    img = random_images(tmp_path / "in", 1)[0]
+    out = tmp_path / "o"
+    montage.features(model, [str(img)], out, size=32, quiet=True)
+    assert list((out / "images").glob("*.values.1.js"))
+    montage.features(model, [str(img)], out, size=32, overwrite=True, quiet=True)
+    (out / "images" / "notes.txt").write_text("mine")
+    with pytest.raises(montage.MontageError, match="not written by montage"):
+        montage.features(model, [str(img)], out, size=32, overwrite=True, quiet=True)

@@ -5,10 +5,13 @@ import pytest
 
 import montage
 from helpers import read_dzi_level, small_model
-from montage.colormap import colormap_lut, extended_lut
+from montage.colormap import colormap_lut, extended_lut, parse_color
 from montage.layout import Grid, locate
 from montage.normalize import grid_ranges
+from montage.style import GAP_COLOR
 from reference import grid_reference
+
+GAP = parse_color(GAP_COLOR)[0]   # grey: one band
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +23,7 @@ def _expected(kernel, mode, cmap, gap, scale, clip=0.0, bands=3):
     kh, kw, cin, cout = kernel.shape
     src = kernel.transpose(0, 1, 3, 2).reshape(kh, kw, cout * cin, 1)
     lo, hi, _, _ = grid_ranges(src, mode, cin, clip)
-    lut = extended_lut(colormap_lut(cmap), "magenta", "white", "white")
+    lut = extended_lut(colormap_lut(cmap), "magenta", GAP_COLOR, GAP_COLOR)
     return grid_reference(src, cout, cin, scale, gap, lo, hi, lut, bands,
                           const_index=128 if mode == "symmetric" else 0)
 
@@ -66,7 +69,7 @@ def test_manifest_maps_pixels_to_filter_and_channel(model, tmp_path):
         for x in range(canvas.shape[1]):
             hit = locate(grid, y, x)
             if hit is None:
-                assert canvas[y, x] == 255          # white gap
+                assert canvas[y, x] == GAP          # the default gap colour
                 continue
             f, c = hit[0], hit[1]
             value = f * 5 + c

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -494,5 +495,208 @@ def test_readout_names_depthwise_and_grouped_cells(browser, tmp_path):
                                " && document.getElementById('readout').querySelectorAll('td').length === 9")
         got = np.array([float(t) for t in readout(page)["cells"]]).reshape(3, 3)
         np.testing.assert_allclose(got, kernel[:, :, j, f], rtol=2e-3, atol=1e-6)
+    assert page.errors == []
+    page.close()
+
+
+def label_boxes(page):
+    """The boxes of the labels drawn in the last frame and of OpenSeadragon's controls (screen px)."""
+    page.wait_for_timeout(150)
+    return page.evaluate("() => { montage.viewer.forceRedraw(); return [montage.labelBoxes, montage.controlBoxes]; }")
+
+
+def assert_apart(boxes, controls):
+    def meet(a, b):
+        return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not meet(a, b), (a, b)
+        for c in controls:
+            assert not meet(a, c), (a, c)
+
+
+def test_labels_name_the_axes_and_never_overlap(browser, filters_page, tmp_path):
+    from helpers import kinds_model
+
+    out, m = filters_page
+    page = open_page(browser, (out / "index.html").as_uri())
+    boxes, controls = label_boxes(page)
+    assert len(controls) == 2                                     # zoom buttons and navigator
+    texts = [b["text"] for b in boxes if b["kind"] != "index"]
+    for layer in ("conv_a", "conv_b"):                            # at home, without hovering
+        assert layer in texts
+    assert texts.count("input channels \u2192") == 2 and texts.count("filters \u2192") == 2
+    assert_apart(boxes, controls)
+    block = m["views"][0]["blocks"][1]
+    for zoom in (lambda: zoom_to_block(page, block, margin=0), lambda: zoom_to_cell(page, block, 12)):
+        zoom()
+        boxes, controls = label_boxes(page)
+        assert {"conv_b", "input channels \u2192", "filters \u2192"} <= {b["text"] for b in boxes}
+        assert any(b["kind"] == "index" for b in boxes)
+        assert_apart(boxes, controls)
+    page.close()
+    # many blocks of every kind on one page, and a features atlas: still apart, every block named
+    model, _ = kinds_model()
+    kinds = montage.filters(model, "all", tmp_path / "k", quiet=True)
+    page = open_page(browser, (tmp_path / "k" / "index.html").as_uri())
+    boxes, controls = label_boxes(page)
+    assert_apart(boxes, controls)
+    names = {b["text"] for b in boxes if b["kind"] == "name"}
+    assert len(names) >= len(kinds["views"][0]["blocks"]) - 2, names
+    page.close()
+
+
+def test_layer_buttons_and_the_jump_select_agree(browser, filters_page):
+    out, m = filters_page
+    page = open_page(browser, (out / "index.html").as_uri())
+    active = "() => Array.from(document.querySelectorAll('#blocks button.active')).map(b => b.dataset.layer)"
+    assert page.evaluate(active) == ["conv_a"] and page.input_value("#jump select") == "conv_a"
+    page.click("#blocks button[data-layer='conv_b']")
+    assert page.input_value("#jump select") == "conv_b" and page.evaluate(active) == ["conv_b"]
+    page.select_option("#jump select", "conv_a")
+    page.wait_for_timeout(1200)   # the animation
+    assert page.evaluate(active) == ["conv_a"]
+    b = m["views"][0]["blocks"][0]
+    c = page.evaluate("() => { var c = montage.viewer.viewport.getCenter(true); return [c.x, c.y]; }")
+    g = b["grid"]
+    w, h = g["cols"] * (g["cell_w"] * g["scale"] + g["gap"]), g["rows"] * (g["cell_h"] * g["scale"] + g["gap"])
+    assert abs(c[0] - (b["x"] + w / 2)) < w * 0.1 and abs(c[1] - (b["y"] + h / 2)) < h * 0.1
+    page.close()
+
+
+COLORBAR = "() => { var c = document.getElementById('colorbar'); return {mode: c.dataset.mode, " \
+           "caption: c.querySelector('.caption').textContent, " \
+           "ends: Array.from(c.querySelectorAll('.range span')).map(s => s.textContent)}; }"
+
+
+def test_features_readout_gives_the_activation_and_the_colour_bar_its_meaning(browser, tmp_path, monkeypatch):
+    import keras
+
+    import montage.manifest
+    from helpers import random_images
+
+    model = small_model(side=32)
+    folder = tmp_path / "in"
+    img = random_images(folder, 1, seed=5)[0]
+    (folder / "anim.gif").write_bytes(b"GIF89a\x01\x00\x01\x00")
+    monkeypatch.setattr(montage.manifest, "VALUES_PART", 1200)   # many parts: they must join up exactly
+    out = tmp_path / "f"
+    m = montage.features(model, str(folder), out, layers=["conv_a", "conv_b", "pool"], size=32, cell=20,
+                         quiet=True)
+    assert len(list((out / "images").glob("*.00.values.*.js"))) == 32 * 32 * 5 * 4 // 1200
+    page = open_page(browser, (out / "index.html").as_uri())
+    assert page.inner_text("#skipped").startswith("1 input file skipped")
+    assert "anim.gif" in page.inner_text("#skipped")
+    cb = page.evaluate(COLORBAR)
+    assert cb["mode"] == "channel" and cb["caption"] == "each map: its own min .. max"
+    assert cb["ends"] == ["min", "viridis", "max"]
+    x = read_rgb(img)
+    blocks = {b["layer"]: b for b in m["views"][0]["blocks"]}
+    for layer, (c, y, xx) in (("conv_a", (0, 0, 0)), ("conv_b", (6, 17, 30)), ("pool", (3, 15, 2))):
+        want = np.asarray(keras.Model(model.inputs, model.get_layer(layer).output)(x))[0, y, xx, c]
+        b = blocks[layer]
+        g = b["grid"]
+        zoom_to_cell(page, b, c, margin_cells=0.2)
+        hover(page, b, c, frac=((y + 0.5) / g["cell_h"], (xx + 0.5) / g["cell_w"]))
+        page.wait_for_function(f"() => {{ var r = document.getElementById('readout').dataset;"
+                               f" return r.layer === '{layer}' && r.channel === '{c}' && r.value !== undefined; }}")
+        ro = readout(page)
+        assert (ro["data"]["y"], ro["data"]["x"]) == (str(y), str(xx))
+        shown = ro["data"]["value"]
+        assert f"value    {shown}" in ro["text"]
+        np.testing.assert_allclose(np.float32(shown), want, rtol=1e-6, atol=1e-6)   # 4 digits would fail
+        cb = page.evaluate(COLORBAR)
+        k = c   # each map: its own range, the hovered one's at the ends
+        lo, hi = b["normalize"]["lo"][k], b["normalize"]["hi"][k]
+        assert f"this map: channel {c} of {layer}" in cb["caption"]
+        assert np.float32(cb["ends"][0]) == np.float32(lo) and np.float32(cb["ends"][2]) == np.float32(hi)
+    assert page.errors == []
+    page.close()
+    # one range per layer: the bar says so and gives it
+    montage.features(model, [str(img)], tmp_path / "l", layers=["conv_a", "conv_b"], size=32, normalize="layer",
+                     quiet=True)
+    page = open_page(browser, (tmp_path / "l" / "index.html").as_uri())
+    cb = page.evaluate(COLORBAR)
+    man = json.loads((tmp_path / "l" / "manifest.json").read_text())["views"][0]["blocks"][0]
+    assert cb["mode"] == "layer" and cb["caption"].startswith("each layer: one range over all its maps")
+    assert "conv_a" in cb["caption"]
+    assert [np.float32(cb["ends"][0]), np.float32(cb["ends"][2])] == [np.float32(man["normalize"]["lo"][0]),
+                                                                      np.float32(man["normalize"]["hi"][0])]
+    page.close()
+
+
+def read_rgb(path):
+    from montage.images import read_rgb as read
+
+    return read(path, 32).astype(np.float32)[None]
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_vgg16_pages_at_home_view_read_without_hovering(browser, tmp_path):
+    """block1_conv2 with the trained weights and a features atlas of the sample photograph, as a
+    first-time viewer sees them: every block named, axes titled, no bright mesh of gaps. These
+    screenshots are the README's pictures (MONTAGE_UPDATE_DOCS=1 writes them into docs/)."""
+    import os
+
+    from PIL import Image
+
+    shots = DOCS if os.environ.get("MONTAGE_UPDATE_DOCS") else tmp_path
+    montage.filters("vgg16", "block1_conv2", tmp_path / "f", quiet=True)
+    montage.features("vgg16", None, tmp_path / "a", quiet=True)
+    page = open_page(browser, (tmp_path / "f" / "index.html").as_uri(), size=(1280, 800))
+    boxes, controls = label_boxes(page)
+    assert_apart(boxes, controls)
+    assert {"block1_conv2", "input channels \u2192", "filters \u2192"} <= {b["text"] for b in boxes}
+    page.screenshot(path=str(shots / "block1_conv2_home.png"))
+    m = json.loads((tmp_path / "f" / "manifest.json").read_text())
+    block = m["views"][0]["blocks"][0]
+    x0, y0 = cell_point(page, block, 0, (0, 0))
+    x1, y1 = cell_point(page, block, block["grid"]["n"] - 1, (1, 1))
+    grid = screenshot_array(page)[int(y0) + 2:int(y1) - 2, int(x0) + 2:int(x1) - 2]
+    # white gaps made 1 pixel in 4 white at this zoom; now only the clipped top 1% of weights is
+    assert np.mean(grid.min(axis=-1) >= 250) < 0.03
+    zoom_to_cell(page, block, 12 * 64 + 37, margin_cells=2.5)
+    hover(page, block, 12 * 64 + 37, frac=(0.5, 0.5))
+    page.wait_for_function("() => document.querySelectorAll('#readout td').length === 9")
+    page.screenshot(path=str(shots / "viewer_readout.png"))
+    page.close()
+    page = open_page(browser, (tmp_path / "a" / "index.html").as_uri(), size=(1280, 800))
+    boxes, controls = label_boxes(page)
+    assert_apart(boxes, controls)
+    texts = {b["text"] for b in boxes}
+    assert {"block1_conv1", "block5_conv3", "channels 0 .. 63, row by row \u2192"} <= texts
+    page.screenshot(path=str(shots / "features_home.png"))
+    page.close()
+    assert Image.open(shots / "features_home.png").size == (1280, 800)
+
+
+def test_rgb_kernels_are_three_aligned_tables_and_values_load_before_the_pointer_reaches_a_cell(browser, tmp_path):
+    model = small_model()
+    out = tmp_path / "rgb"
+    m = montage.filters(model, "conv_a", out, rgb=True, normalize="global", quiet=True)
+    block = m["views"][0]["blocks"][0]
+    assert block["kind"] == "rgb"
+    page = open_page(browser, (out / "index.html").as_uri())
+    zoom_to_cell(page, block, 3)
+    loaded = f"() => montage.state.values['{block['values']}'] !== undefined"
+    assert not page.evaluate(loaded)
+    g = block["grid"]
+    hover(page, block, 3, frac=(0.5, 1 + 0.5 / (g["cell_w"] * g["scale"])))   # the gap beside cell 3
+    page.wait_for_function(loaded)                                           # prefetched from the gap
+    assert "point at a cell" in readout(page)["text"]
+    hover(page, block, 3)
+    page.wait_for_function("() => document.querySelectorAll('#readout td').length === 27")
+    tables = page.evaluate("""() => Array.from(document.querySelectorAll('#readout table')).map(t => ({
+        caption: t.caption && t.caption.textContent,
+        heights: Array.from(t.querySelectorAll('td')).map(td => td.getBoundingClientRect().height),
+        cells: Array.from(t.querySelectorAll('td')).map(td => td.textContent)}))""")
+    assert [t["caption"] for t in tables] == ["R", "G", "B"]
+    kernel = model.get_layer("conv_a").get_weights()[0]
+    for c, t in enumerate(tables):
+        assert max(t["heights"]) < 1.5 * min(t["heights"])     # one line each: no number wraps
+        got = np.array([np.float32(x) for x in t["cells"]]).reshape(3, 3)
+        np.testing.assert_array_equal(got, kernel[:, :, c, 3])   # exact: the shortest float32 round-trip
     assert page.errors == []
     page.close()

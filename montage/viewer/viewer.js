@@ -8,6 +8,7 @@
   var OSD = window.OpenSeadragon;
   var $ = function (id) { return document.getElementById(id); };
   var state = { view: 0, pinned: null, values: {} };
+  var now = function () { return (window.performance || Date).now(); };
   window.montage = { manifest: M, state: state };
 
   function el(tag, text, cls) {
@@ -22,11 +23,18 @@
   function safe(s) {
     return String(s).replace(UNSAFE, function (c) { return "\\u" + ("000" + c.charCodeAt(0).toString(16)).slice(-4); });
   }
+  /* A float32 as the shortest decimal that reads back to the same float32 (at most 9 digits):
+   * what is shown is exactly what was computed. */
   function fmt(v) {
     if (v === null || v === undefined) return "-";
     if (typeof v === "string") return v;
-    var a = Math.abs(v);
-    return (a !== 0 && (a < 1e-3 || a >= 1e5)) ? v.toExponential(3) : v.toPrecision(4);
+    if (!isFinite(v)) return String(v);
+    var f = Math.fround(v);
+    for (var p = 1; p < 9; p++) {
+      var t = f.toPrecision(p);
+      if (Math.fround(+t) === f) return String(+t);
+    }
+    return String(+f.toPrecision(9));
   }
 
   /* ---- geometry: the same rules as montage/layout.py ---- */
@@ -75,22 +83,76 @@
     return [nrm.lo[i], nrm.hi[i]];
   }
 
-  /* ---- kernel values, loaded on demand from layers/NAME.values.js ---- */
-  window.montageValues = function (key, b64, shape) {
-    var bin = atob(b64), buf = new ArrayBuffer(bin.length), u8 = new Uint8Array(buf);
-    for (var i = 0; i < bin.length; i++) u8[i] = bin.charCodeAt(i);
-    state.values[key] = { data: new Float32Array(buf), shape: shape };
-    drawReadout(state.pinned || state.hover);
-  };
-  function loadValues(b) {
-    if (!b.values || state.values[b.values] !== undefined) return;
-    state.values[b.values] = null;  // loading
+  /* ---- cell values (kernel weights, activations), loaded on demand ----
+   * From NAME.js, NAME.1.js, ...: scripts, since a page on file:// cannot fetch. Each part
+   * calls montageValues(key, shape, parts, i, base64 of little-endian float32). Part 0 says how
+   * many parts there are; the rest are then loaded side by side, so the readout can count them. */
+  var CACHE_BYTES = 512 << 20;   // activations of many images: the least recently used go
+  function partUrl(key, i) { return i ? key.replace(/\.js$/, "." + i + ".js") : key; }
+  function addScript(src, key) {
     var s = document.createElement("script");
-    s.src = b.values;
+    s.src = src;
+    s.onerror = function () {
+      var v = state.values[key];
+      if (v) { v.failed = true; redraw(); }
+    };
     document.body.appendChild(s);
   }
+  function decode(b64, into, offset) {
+    if (Uint8Array.fromBase64) { into.set(Uint8Array.fromBase64(b64), offset); return; }
+    var bin = atob(b64), n = bin.length;
+    for (var i = 0; i < n; i++) into[offset + i] = bin.charCodeAt(i);
+  }
+  window.montageValues = function (key, shape, parts, i, b64) {
+    var v = state.values[key];
+    if (!v || v.done) return;
+    if (i === 0) {
+      var count = shape.reduce(function (a, b) { return a * b; }, 1);
+      v.data = new Float32Array(count);
+      v.shape = shape; v.parts = parts; v.partBytes = b64.length / 4 * 3;
+      for (var j = 1; j < parts; j++) addScript(partUrl(key, j), key);
+    }
+    decode(b64, new Uint8Array(v.data.buffer), i * v.partBytes);
+    v.got++;
+    if (v.got === v.parts) { v.done = true; evict(key); }
+    redraw();
+  };
+  function loadValues(b) {
+    var key = b.values;
+    if (!key) return null;
+    var v = state.values[key];
+    if (!v) {
+      v = state.values[key] = { got: 0, parts: null, done: false, t0: now() };
+      addScript(key, key);
+    }
+    v.used = now();
+    return v;
+  }
+  function evict(keep) {
+    var keys = Object.keys(state.values).filter(function (k) { return state.values[k].done; });
+    var total = keys.reduce(function (a, k) { return a + state.values[k].data.byteLength; }, 0);
+    keys.sort(function (a, b) { return state.values[a].used - state.values[b].used; });
+    for (var i = 0; i < keys.length && total > CACHE_BYTES; i++) {
+      if (keys[i] === keep) continue;
+      total -= state.values[keys[i]].data.byteLength;
+      delete state.values[keys[i]];
+    }
+  }
+  /* "loading 40% (2 of 5 parts)" once a load takes more than a moment; "" before; null when done */
+  function loading(v) {
+    if (v.failed) return "not found (" + (v.parts ? v.got + " of " + v.parts + " parts read" : "no file") + ")";
+    if (v.done) return null;
+    var waited = now() - v.t0;
+    if (waited < 250) { setTimeout(redraw, 260 - waited); return ""; }
+    if (!v.parts) return "loading...";
+    return "loading " + Math.round(100 * v.got / v.parts) + "% (" + v.got + " of " + v.parts + " parts)";
+  }
+  function loaded(b) {
+    var v = loadValues(b);
+    return v && v.done ? v : null;
+  }
   function kernelValues(b, k) {
-    var v = b.values && state.values[b.values];
+    var v = loaded(b);
     if (!v) return null;
     var kh = v.shape[0], kw = v.shape[1], n = v.shape[2], s = v.shape[3], out = [];
     for (var y = 0; y < kh; y++) {
@@ -128,12 +190,33 @@
     }
     return null;
   }
+  function redraw() { drawReadout(state.pinned || state.hover); }
+  /* A kernel as small aligned tables, one per sample (R, G, B for an RGB kernel); the pointer's
+   * weight highlighted. */
+  function kernelTables(kv, h, rgb) {
+    var wrap = el("div", undefined, "kernel");
+    kv[0][0].forEach(function (_, c) {
+      var t = el("table");
+      if (rgb) t.appendChild(el("caption", "RGB"[c]));
+      kv.forEach(function (row, y) {
+        var tr = el("tr");
+        row.forEach(function (cell, x) {
+          var td = el("td", fmt(cell[c]));
+          if (y === h.cy && x === h.cx) td.className = "here";
+          tr.appendChild(td);
+        });
+        t.appendChild(tr);
+      });
+      wrap.appendChild(t);
+    });
+    return wrap;
+  }
   function drawReadout(h) {
     var r = $("readout");
     r.textContent = "";
     r.classList.toggle("pinned", !!state.pinned && h === state.pinned);
     Object.keys(r.dataset).forEach(function (k) { delete r.dataset[k]; });
-    if (!h) { r.textContent = "point at a cell"; return; }
+    if (!h) { r.textContent = "point at a cell"; colorbarIdle(); return; }
     var b = h.block, names = cellNames(b, h.k), lines = [];
     r.dataset.layer = b.layer;
     Object.keys(names).forEach(function (k) { r.dataset[k] = names[k]; });
@@ -148,31 +231,48 @@
       lines.push("depth    " + Math.floor(h.cx / sw) + (h.cx % sw === sw - 1 ? "  (between slices)" : ""));
     }
     if (b.op) lines.push("op       " + safe(b.op));
-    if (b.kind === "features") lines.push("y, x     " + h.cy + ", " + h.cx);
-    var rg = cellRange(b, h.k);
-    lines.push("range    " + fmt(rg[0]) + " .. " + fmt(rg[1]) + "  (" + b.normalize.mode + ")");
-    r.appendChild(el("div", lines.join("\n")));
-    if (b.values) {
-      var kv = kernelValues(b, h.k);
-      if (!kv) { loadValues(b); r.appendChild(el("div", "weights  loading...")); return; }
-      var t = el("table");
-      kv.forEach(function (row, y) {
-        var tr = el("tr");
-        row.forEach(function (cell, x) {
-          var td = el("td", cell.map(fmt).join("/"));
-          if (y === h.cy && x === h.cx) td.style.background = "#3a3a1a";
-          tr.appendChild(td);
-        });
-        t.appendChild(tr);
-      });
-      r.appendChild(el("div", b.kind === "rgb" ? "weights (R/G/B)" : "weights"));
-      r.appendChild(t);
+    if (b.kind === "features") {
+      lines.push("y, x     " + h.cy + ", " + h.cx);
+      r.dataset.y = h.cy; r.dataset.x = h.cx;
     }
-    drawColorbar(b, rg);
+    var rg = cellRange(b, h.k), v = loadValues(b);
+    if (b.kind === "features" && v) {
+      var a = v.done ? v.data[(h.cy * v.shape[1] + h.cx) * v.shape[2] + names.channel] : null;
+      if (a !== null) r.dataset.value = fmt(a);
+      lines.push("value    " + (a !== null ? fmt(a) : loading(v)));
+    }
+    lines.push("range    " + fmt(rg[0]) + " .. " + fmt(rg[1]));
+    lines.push("scale    " + b.normalize.mode + (b.normalize.clip > 0 ? ", clip " + fmt(b.normalize.clip) + "%" : ""));
+    r.appendChild(el("div", lines.join("\n")));
+    if (b.kind !== "features" && v) {
+      var kv = kernelValues(b, h.k);
+      if (!kv) r.appendChild(el("div", "weights  " + loading(v)));
+      else {
+        var here = kv[h.cy] && kv[h.cy][h.cx];
+        if (here) r.appendChild(el("div", "weight   " + here.map(fmt).join(" / ")));
+        r.appendChild(el("div", b.kind === "rgb" ? "weights (R, G, B)" : "weights"));
+        r.appendChild(kernelTables(kv, h, b.kind === "rgb"));
+      }
+    }
+    drawColorbar(b, rg, h);
   }
 
-  /* ---- colour bar ---- */
-  function drawColorbar(b, rg) {
+  /* ---- colour bar: what its ends mean in the current mode, and their values ---- */
+  var GROUPS = {
+    features: { grid: { layer: "each layer: one range over all its maps", image: "this image: one range over all layers" },
+                cell: "each map: its own min .. max" },
+    kernels: { grid: { global: "each layer: one range over all its weights",
+                       symmetric: "each layer: -max|w| .. +max|w|, 0 at the centre" },
+               row: "each filter (row): its own min .. max", col: "each input channel (column): its own min .. max",
+               cell: "each kernel: its own min .. max" }
+  };
+  function scaleCaption(b) {
+    var g = GROUPS[b.kind === "features" ? "features" : "kernels"][b.normalize.group], clip = b.normalize.clip;
+    var text = typeof g === "string" ? g : (g && g[b.normalize.mode]) || b.normalize.mode;
+    if (clip > 0) text += "; clipped at percentiles " + fmt(clip) + " .. " + fmt(100 - clip);
+    return text;
+  }
+  function drawColorbar(b, rg, h) {
     var c = $("colorbar").querySelector("canvas"), ctx = c.getContext("2d");
     var lut = M.colormap.lut, img = ctx.createImageData(256, 1);
     for (var i = 0; i < 256; i++) {
@@ -180,11 +280,24 @@
       img.data[4 * i + 3] = 255;
     }
     for (var y = 0; y < c.height; y++) ctx.putImageData(img, 0, y);
-    var rng = $("colorbar").querySelector(".range");
+    var cb = $("colorbar"), rng = cb.querySelector(".range"), cap = cb.querySelector(".caption");
+    var perGroup = b.normalize.group !== "grid", names = h && cellNames(b, h.k);
+    var what = !perGroup ? safe(b.layer) : !h ? "" : b.kind === "features" ? "this map: channel " + names.channel
+      : b.normalize.group === "row" ? "this filter: " + names.filter
+        : b.normalize.group === "col" ? "this input channel: " + names.channel
+          : "this kernel";
+    cap.textContent = scaleCaption(b) + (what ? "\n" + what + (perGroup ? " of " + safe(b.layer) : "") : "");
+    cb.dataset.mode = b.normalize.mode;
     rng.textContent = "";
-    rng.appendChild(el("span", fmt(rg[0])));
+    var known = !perGroup || h;
+    rng.appendChild(el("span", known ? fmt(rg[0]) : "min"));
     rng.appendChild(el("span", safe(M.colormap.name)));
-    rng.appendChild(el("span", fmt(rg[1])));
+    rng.appendChild(el("span", known ? fmt(rg[1]) : "max"));
+  }
+
+  function colorbarIdle() {
+    var bs = view().blocks;
+    if (bs.length) drawColorbar(bs[0], cellRange(bs[0], 0), null);
   }
 
   /* ---- viewer ---- */
@@ -208,10 +321,16 @@
   });
   window.montage.viewer = viewer;
 
+  /* Home: the world with room on screen for the names and axis titles beside the blocks, clear
+   * of the zoom buttons (top left). */
+  var PAD = { top: 64, left: 40, right: 24, bottom: 24 };
   function worldBounds() {
-    var w = view().world, m = Math.max(w[0], w[1]) * 0.03 + 24;   // room for the layer names
+    var w = view().world, c = viewer.container;
     var width = state.compare ? (M.views.length - 1) * stride() + w[0] : w[0];
-    return new OSD.Rect(-m, -m, width + 2 * m, w[1] + 2 * m);
+    var z = Math.min(Math.max(c.clientWidth - PAD.left - PAD.right, 64) / width,
+                     Math.max(c.clientHeight - PAD.top - PAD.bottom, 64) / w[1]);   // screen px per world px
+    return new OSD.Rect(-PAD.left / z, -PAD.top / z, width + (PAD.left + PAD.right) / z,
+                        w[1] + (PAD.top + PAD.bottom) / z);
   }
   function goHome(immediate) { viewer.viewport.fitBounds(worldBounds(), immediate); }
 
@@ -224,6 +343,8 @@
     moveHandler: function (ev) {
       var p = pointerWorld(ev);
       state.hover = hit(p.x, p.y);
+      var near = state.hover ? state.hover.block : blockAt(p.x, p.y);
+      if (near) loadValues(near);   // before the pointer reaches a cell
       if (!state.pinned) drawReadout(state.hover);
       drawLabels();
     }
@@ -235,13 +356,25 @@
     pin(h, false);
   });
 
+  /* the block whose area (gaps included) holds world point (x, y), in any image shown */
+  function blockAt(wx, wy) {
+    var entries = shown();
+    for (var e = 0; e < entries.length; e++) {
+      var blocks = M.views[entries[e].i].blocks, x = wx - entries[e].dx;
+      for (var i = 0; i < blocks.length; i++) {
+        var b = blocks[i], s = gridSize(b.grid);
+        if (x >= b.x && wy >= b.y && x < b.x + s[1] && wy < b.y + s[0]) return b;
+      }
+    }
+    return null;
+  }
+
   function pin(h, zoom) {
     state.pinned = h;
     drawReadout(h);
     drawLabels();
     if (!h) { history.replaceState(null, "", location.pathname + location.search); return; }
-    var sel = $("jump").querySelector("select");
-    if (sel) sel.value = h.block.layer;   // the form starts from the pinned cell's layer
+    selectLayer(h.block.layer);   // the form starts from the pinned cell's layer
     var q = cellNames(h.block, h.k), parts = [];
     if (M.kind === "features") parts.push("image=" + encodeURIComponent(M.views[h.view === undefined ? state.view : h.view].name));
     parts.push("layer=" + encodeURIComponent(h.block.layer));
@@ -366,6 +499,22 @@
     });
     markActive();
   }
+  /* The layer buttons and the jump form's select name the same layer: choosing either moves both. */
+  function selectLayer(layer) {
+    state.layer = layer;
+    var sel = $("jump").querySelector("select");
+    if (sel) sel.value = layer;
+    Array.prototype.forEach.call($("blocks").querySelectorAll("button"), function (btn) {
+      btn.classList.toggle("active", btn.dataset.layer === layer);
+    });
+  }
+  function showBlock(b) {
+    var s = gridSize(b.grid), c = viewer.viewport.getCenter(true);
+    var dx = state.compare ? imageAt(c.x) * stride() : 0;
+    selectLayer(b.layer);
+    loadValues(b);
+    viewer.viewport.fitBounds(new OSD.Rect(dx + b.x, b.y, s[1], s[0]));
+  }
   function buildBlocks() {
     var nav = $("blocks");
     nav.textContent = "";
@@ -373,14 +522,13 @@
       var g = b.grid;
       var btn = el("button", safe(b.layer) + "  (" + g.rows + " x " + g.cols + ")");
       btn.dataset.layer = b.layer;
-      btn.addEventListener("click", function () {
-        var s = gridSize(g), c = viewer.viewport.getCenter(true);
-        var dx = state.compare ? imageAt(c.x) * stride() : 0;
-        viewer.viewport.fitBounds(new OSD.Rect(dx + b.x, b.y, s[1], s[0]));
-      });
+      btn.addEventListener("click", function () { showBlock(b); });
+      btn.addEventListener("mouseenter", function () { loadValues(b); });
       nav.appendChild(btn);
     });
     buildJump();
+    var layer = state.layer;
+    selectLayer(layer && findBlock(layer) ? layer : view().blocks.length ? view().blocks[0].layer : null);
   }
   function buildJump() {
     var f = $("jump");
@@ -389,6 +537,7 @@
     sel.name = "layer";
     view().blocks.forEach(function (b) { var o = el("option", safe(b.layer)); o.value = b.layer; sel.appendChild(o); });
     f.appendChild(sel);
+    sel.addEventListener("change", function () { var b = findBlock(sel.value); if (b) showBlock(b); });
     var fields = M.kind === "filters" ? ["filter", "channel"] : ["channel"];
     fields.forEach(function (name) {
       var i = el("input");
@@ -404,8 +553,31 @@
     };
   }
 
-  /* ---- labels: indices along the visible grid edges, layer names over blocks ---- */
+  /* ---- labels: layer names and axis titles beside blocks, indices along visible grid edges ----
+   * Every label is a box on screen; a box that would overlap one already placed, or OpenSeadragon's
+   * controls, moves to its next candidate place or is not drawn. Names and titles sit on dark
+   * plates, indices have a dark halo: legible over any cell colour. window.montage.labelBoxes
+   * holds what the last frame drew. */
   var labels = $("labels");
+  var FONT = { name: "bold 12px system-ui, sans-serif", title: "italic 11px system-ui, sans-serif",
+               index: "11px system-ui, sans-serif" };
+  var LINE = 16;   // plate height
+  function axisTitles(b) {
+    if (b.kind === "filters") return { across: "input channels \u2192", down: "filters \u2192" };
+    var n = b.grid.n - 1;
+    var what = b.kind === "rgb" ? "filters" : b.kind === "depthwise" ? "output channels" : "channels";
+    return { across: what + " 0 .. " + n + ", row by row \u2192" };
+  }
+  function controlBoxes() {
+    var c = viewer.container.getBoundingClientRect(), out = [];
+    [viewer.navControl, viewer.navigator && viewer.navigator.element].forEach(function (e) {
+      if (!e) return;
+      var r = e.getBoundingClientRect();
+      if (r.width && r.height) out.push({ x: r.left - c.left - 2, y: r.top - c.top - 2, w: r.width + 4, h: r.height + 4 });
+    });
+    return out;
+  }
+  function overlaps(a, b) { return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h; }
   function drawLabels() {
     var c = viewer.container, dpr = window.devicePixelRatio || 1;
     var W = c.clientWidth, H = c.clientHeight;
@@ -416,7 +588,7 @@
     var ctx = labels.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, W, H);
-    ctx.font = "11px system-ui, sans-serif";
+    ctx.textBaseline = "middle";
     var vp = viewer.viewport;
     function px(x, y) { return vp.viewportToViewerElementCoordinates(new OSD.Point(x, y)); }
     var h = state.pinned || state.hover;
@@ -426,53 +598,123 @@
       ctx.lineWidth = 2;
       ctx.strokeRect(a.x - 1, a.y - 1, z.x - a.x + 2, z.y - a.y + 2);
     }
+    var controls = controlBoxes(), placed = [], blockBoxes = [];
+    function free(r, own) {
+      if (r.x < 0 || r.y < 0 || r.x + r.w > W || r.y + r.h > H) return false;
+      for (var i = 0; i < controls.length; i++) if (overlaps(r, controls[i])) return false;
+      for (var j = 0; j < placed.length; j++) if (overlaps(r, placed[j])) return false;
+      if (own) {   // a name or title never lies over another block: it would seem to name that one
+        for (var k = 0; k < blockBoxes.length; k++) {
+          if (blockBoxes[k].b !== own && overlaps(r, blockBoxes[k])) return false;
+        }
+      }
+      return true;
+    }
+    /* a plate with text at the first free candidate (x, y: its top-left); rotated reads downwards */
+    function plate(text, kind, own, cands, rotated) {
+      ctx.font = FONT[kind];
+      var tw = Math.ceil(ctx.measureText(text).width) + 8;
+      var w = rotated ? LINE : tw, hh = rotated ? tw : LINE;
+      for (var i = 0; i < cands.length; i++) {
+        if (!cands[i]) continue;
+        var r = { x: Math.round(cands[i][0]), y: Math.round(cands[i][1]), w: w, h: hh, kind: kind, text: text };
+        if (!free(r, own)) continue;
+        placed.push(r);
+        ctx.fillStyle = "rgba(17,17,17,0.82)";
+        ctx.fillRect(r.x, r.y, r.w, r.h);
+        ctx.fillStyle = kind === "name" ? "#fff" : "#bcd6ff";
+        ctx.save();
+        if (rotated) { ctx.translate(r.x + LINE / 2, r.y + 4); ctx.rotate(Math.PI / 2); ctx.fillText(text, 0, 0); }
+        else ctx.fillText(text, r.x + 4, r.y + LINE / 2 + 0.5);
+        ctx.restore();
+        return r;
+      }
+      return null;
+    }
+    function index(text, x, cy, centred) {   // from x, or centred on x; vertically centred on cy
+      var w = Math.ceil(ctx.measureText(text).width) + 2;
+      var r = { x: Math.round(centred ? x - w / 2 : x), y: Math.round(cy - 6), w: w, h: 12, kind: "index", text: text };
+      if (!free(r)) return;
+      placed.push(r);
+      ctx.strokeText(text, r.x + 1, cy);
+      ctx.fillText(text, r.x + 1, cy);
+    }
     var vb = viewer.viewport.getBounds(true), all = [];
     shown().forEach(function (en) {
       if (en.dx > vb.x + vb.width || en.dx + M.views[en.i].world[0] < vb.x) return;   // off screen
       M.views[en.i].blocks.forEach(function (b) { all.push(en.dx ? Object.assign({}, b, { x: b.x + en.dx }) : b); });
     });
+    var onScreen = [];
     all.forEach(function (b) {
-      var g = b.grid, s = gridSize(g), p = pitch(g);
-      var tl = px(b.x, b.y), br = px(b.x + s[1], b.y + s[0]);
+      var s = gridSize(b.grid), tl = px(b.x, b.y), br = px(b.x + s[1], b.y + s[0]);
       if (br.x < 0 || br.y < 0 || tl.x > W || tl.y > H) return;
-      var zoom = (br.x - tl.x) / s[1];
-      if (br.x - tl.x > 60) {
-        ctx.fillStyle = "#fff";
-        ctx.fillText(safe(b.layer), Math.max(tl.x, 4), Math.max(tl.y - 4, 12));
-      }
-      if (b.kind !== "filters") { labelCells(ctx, b, g, p, zoom, W, H, px); return; }
-      if (p[1] * zoom < 18) return;   // too small to label every row and column
-      ctx.fillStyle = "rgba(255,255,0,0.9)";
-      var left = Math.max(tl.x, 0), top = Math.max(tl.y, 0);
-      var c0 = Math.max(0, Math.floor((vp.viewerElementToViewportCoordinates(new OSD.Point(0, 0)).x - b.x) / p[1]));
-      for (var col = c0; col < g.cols; col++) {
-        var x = px(b.x + col * p[1] + p[1] / 2, 0).x;
-        if (x > W) break;
-        ctx.fillText(String(col), x - 4, top + 11);
-      }
-      var r0 = Math.max(0, Math.floor((vp.viewerElementToViewportCoordinates(new OSD.Point(0, 0)).y - b.y) / p[0]));
-      for (var row = r0; row < g.rows; row++) {
-        var y = px(0, b.y + row * p[0] + p[0] / 2).y;
-        if (y > H) break;
-        ctx.fillText(String(row), left + 2, y + 4);
+      blockBoxes.push({ b: b, x: tl.x, y: tl.y, w: br.x - tl.x, h: br.y - tl.y });
+      if (br.x - tl.x < 8) return;   // too small to name
+      onScreen.push({ b: b, s: s, tl: tl, br: br, area: (br.x - tl.x) * (br.y - tl.y) });
+    });
+    onScreen.sort(function (p, q) { return q.area - p.area; });   // the largest blocks are named first
+    onScreen.forEach(function (o) {
+      var tl = o.tl, br = o.br, titles = axisTitles(o.b);
+      var x0 = Math.max(tl.x, 0), y0 = Math.max(tl.y, 0), x1 = Math.min(br.x, W), y1 = Math.min(br.y, H);
+      // Just above the block, else inside it below the column indices and right of the row
+      // indices (either one moved right, clear of the zoom buttons); the across title follows
+      // the name on its line, else on the next.
+      var clear = controls.length ? controls[0].x + controls[0].w + 4 : x0, ix = x0 + 26, iy = y0 + 18;
+      var name = plate(safe(o.b.layer), "name", o.b, [[x0, tl.y - LINE - 2], [Math.max(x0, clear), tl.y - LINE - 2],
+                                                      [ix, iy], [Math.max(ix, clear), iy]]);
+      if (!name) return;   // the titles go only where the name says whose they are
+      ctx.font = FONT.title;
+      var aw = ctx.measureText(titles.across).width + 8, mid = (x0 + x1) / 2 - aw / 2;
+      var after = name.x + name.w + 4, inside = name.y >= tl.y;
+      plate(titles.across, "title", o.b, [[Math.max(mid, after), name.y], [after, name.y],
+                                          inside ? [name.x, name.y + LINE + 2] : null]);
+      if (titles.down) {
+        ctx.font = FONT.title;
+        var dh = ctx.measureText(titles.down).width + 8, midy = (y0 + y1) / 2 - dh / 2;
+        plate(titles.down, "title", o.b, [[tl.x - LINE - 2, midy], [tl.x - LINE - 2, y0 + LINE + 6],
+                                          [x0 + 2, midy]], true);
       }
     });
+    ctx.font = FONT.index;
+    ctx.fillStyle = "rgba(255,255,0,0.95)";
+    ctx.strokeStyle = "rgba(0,0,0,0.85)";
+    ctx.lineWidth = 3;
+    ctx.lineJoin = "round";
+    onScreen.forEach(function (o) {
+      var b = o.b, g = b.grid, p = pitch(g), zoom = (o.br.x - o.tl.x) / o.s[1];
+      if (b.kind !== "filters") { labelCells(b, g, p, zoom, W, H, px, index); return; }
+      var widest = ctx.measureText(String(Math.max(g.rows, g.cols) - 1)).width + 6;
+      if (p[1] * zoom < Math.max(18, widest) || p[0] * zoom < 14) return;   // too small to label each
+      var left = Math.max(o.tl.x, 0), top = Math.max(o.tl.y, 0);
+      var a0 = vp.viewerElementToViewportCoordinates(new OSD.Point(0, 0));
+      for (var col = Math.max(0, Math.floor((a0.x - b.x) / p[1])); col < g.cols; col++) {
+        var x = px(b.x + col * p[1] + p[1] / 2, 0).x;
+        if (x > W) break;
+        index(String(col), x, top + 8, true);
+      }
+      for (var row = Math.max(0, Math.floor((a0.y - b.y) / p[0])); row < g.rows; row++) {
+        var y = px(0, b.y + row * p[0] + p[0] / 2).y;
+        if (y > H) break;
+        index(String(row), left + 3, y, false);
+      }
+    });
+    window.montage.labelBoxes = placed;
+    window.montage.controlBoxes = controls;
   }
   /* feature maps and RGB kernels: a cell is one channel (or filter); number the visible ones */
-  function labelCells(ctx, b, g, p, zoom, W, H, px) {
+  function labelCells(b, g, p, zoom, W, H, px, index) {
     if (p[1] * zoom < 36) return;
     var vp = viewer.viewport;
     var a = vp.viewerElementToViewportCoordinates(new OSD.Point(0, 0));
     var z = vp.viewerElementToViewportCoordinates(new OSD.Point(W, H));
     var c0 = Math.max(0, Math.floor((a.x - b.x) / p[1])), c1 = Math.min(g.cols - 1, Math.floor((z.x - b.x) / p[1]));
     var r0 = Math.max(0, Math.floor((a.y - b.y) / p[0])), r1 = Math.min(g.rows - 1, Math.floor((z.y - b.y) / p[0]));
-    ctx.fillStyle = "rgba(255,255,0,0.9)";
     for (var r = r0; r <= r1; r++) {
       for (var c = c0; c <= c1; c++) {
         var k = r * g.cols + c;
         if (k >= g.n) break;
         var q = px(b.x + c * p[1], b.y + r * p[0]);
-        ctx.fillText(String(k), q.x + 2, q.y + 11);
+        index(String(k), q.x + 3, q.y + 9, false);
       }
     }
   }
@@ -496,10 +738,21 @@
   $("subtitle").textContent = M.kind + " \u00b7 " + safe(M.model && M.model.name || "") +
     " \u00b7 " + safe(M.weights && M.weights.source || "");
   document.title = safe(document.title);
+  if (M.background) $("viewer").style.background = "rgb(" + M.background.join(",") + ")";
+  var skipped = M.skipped || [];
+  if (skipped.length) {   // the files a run left out: the manifest lists each with its reason
+    var sk = $("skipped");
+    sk.textContent = skipped.length + (skipped.length === 1 ? " input file" : " input files") +
+      " skipped (manifest.json says why): " + skipped.slice(0, 3).map(function (e) {
+        return safe(String(e.path).split(/[\\/]/).pop());
+      }).join(", ") + (skipped.length > 3 ? ", ..." : "");
+    sk.dataset.count = skipped.length;
+    sk.title = skipped.map(function (e) { return safe(e.path) + ": " + safe(e.reason); }).join("\n");
+    sk.hidden = false;
+  }
   buildViews();
   buildBlocks();
   drawReadout(null);
-  if (view().blocks.length) drawColorbar(view().blocks[0], cellRange(view().blocks[0], 0));
   viewer.addOnceHandler("open", function () {
     var q = parseHash();
     if (!(q.layer && jumpTo(q))) goHome(true);
