@@ -237,3 +237,36 @@ def test_overlay_darkens_each_patch_by_its_activation(tmp_path):
             want = np.round(pixel * (0.25 + 0.75 * a)).astype(np.uint8)
             cell = canvas[ch * 5:ch * 5 + 4, r * 5:r * 5 + 4, :3]
             assert (cell == want).all(), (ch, r, cell[0, 0], want)
+
+
+def test_page_reads_out_each_example(tmp_path):
+    """In the real Chromium: pointing at a cell names its channel, rank, image, position, score and box."""
+    import test_viewer
+    from test_viewer import assert_apart, hover, label_boxes, open_page, readout, zoom_to_block
+
+    if test_viewer.CHROMIUM is None:
+        pytest.fail("Chromium is not installed: apt-get install chromium (the CI script does)")
+    from playwright.sync_api import sync_playwright
+
+    spot_images(tmp_path / "in", n=8)
+    m = montage.examples(probe_model(), [str(tmp_path / "in")], tmp_path / "o", layers=["copy", "pool"], top=4,
+                         cell=16, preprocess="none", quiet=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=test_viewer.CHROMIUM, args=test_viewer.ARGS, headless=True)
+        page = open_page(browser, (tmp_path / "o" / "index.html").as_uri())
+        b = m["views"][0]["blocks"][1]                      # pool
+        zoom_to_block(page, b)
+        for ch, rank in ((0, 0), (2, 3), (1, 2)):
+            hover(page, b, ch * b["grid"]["cols"] + rank)
+            r = readout(page)["data"]
+            e = b["examples"][ch][rank]
+            assert (r["layer"], r["channel"], r["rank"]) == ("pool", str(ch), str(rank))
+            assert r["image"] == e["image"] and r["box"] == ",".join(map(str, e["box"]))
+            assert float(r["score"]) == pytest.approx(e["score"], rel=1e-6)
+        text = readout(page)["text"]
+        assert "positive" in text and "field    2 x 2 px" in text, text
+        boxes, controls = label_boxes(page)
+        assert any("channels" in x["text"] for x in boxes) and any("best first" in x["text"] for x in boxes)
+        assert_apart(boxes, controls)
+        assert not page.errors
+        browser.close()

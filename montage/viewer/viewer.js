@@ -67,15 +67,18 @@
     }
     if (b.kind === "rgb") return { filter: k };
     if (b.kind === "depthwise") return { channel: k, input: Math.floor(k / b.multiplier), multiplier: k % b.multiplier };
+    if (b.kind === "examples") return { channel: Math.floor(k / b.grid.cols), rank: k % b.grid.cols };
     return { channel: k };
   }
   function cellIndex(b, q) {
     if (b.kind === "filters") return q.filter * b.grid.cols + q.channel - groupOffset(b, q.filter);
     if (b.kind === "rgb") return q.filter;
+    if (b.kind === "examples") return q.channel * b.grid.cols + q.rank;
     return q.channel;
   }
   function cellRange(b, k) {
     var nrm = b.normalize, g = b.grid, i;
+    if (!nrm) return null;   // examples: pictures, not values
     if (nrm.group === "row") i = Math.floor(k / g.cols);
     else if (nrm.group === "col") i = k % g.cols;
     else if (nrm.group === "cell") i = k;
@@ -217,6 +220,7 @@
     r.classList.toggle("pinned", !!state.pinned && h === state.pinned);
     Object.keys(r.dataset).forEach(function (k) { delete r.dataset[k]; });
     if (!h) { r.textContent = "point at a cell"; colorbarIdle(); return; }
+    if (h.block.kind === "examples") { drawExample(r, h); return; }
     var b = h.block, names = cellNames(b, h.k), lines = [];
     r.dataset.layer = b.layer;
     Object.keys(names).forEach(function (k) { r.dataset[k] = names[k]; });
@@ -255,6 +259,34 @@
       }
     }
     drawColorbar(b, rg, h);
+  }
+
+  /* An example: which image, where, its score and box; the channel over the whole dataset. */
+  function drawExample(r, h) {
+    var b = h.block, q = cellNames(b, h.k), e = (b.examples[q.channel] || [])[q.rank], st = b.stats, lines = [];
+    r.dataset.layer = b.layer; r.dataset.channel = q.channel; r.dataset.rank = q.rank;
+    lines.push("layer    " + safe(b.layer));
+    lines.push("channel  " + q.channel + (b.dead.indexOf(q.channel) >= 0 ? "  (dead: never above 0)" : ""));
+    lines.push("rank     " + q.rank + " of " + b.top + " (by spatial " + b.score + ")");
+    if (e) {
+      r.dataset.image = e.image; r.dataset.score = fmt(e.score); r.dataset.box = e.box.join(",");
+      lines.push("image    " + safe(e.image));
+      lines.push("y, x     " + e.y + ", " + e.x + "  (in the " + b.map_shape[0] + " x " + b.map_shape[1] + " map)");
+      lines.push("score    " + fmt(e.score));
+      lines.push("box      " + e.box.join(", ") + "  (top, left, bottom, right in input pixels)");
+    } else {
+      lines.push("(fewer than " + b.top + " images)");
+    }
+    lines.push("");
+    lines.push("over " + st.images + " images:");
+    lines.push("mean     " + fmt(st.mean[q.channel]));
+    lines.push("max      " + fmt(st.max[q.channel]));
+    lines.push("positive " + fmt(100 * st.positive[q.channel]) + "% of images");
+    if (b.field) lines.push("field    " + b.field.size.join(" x ") + " px, stride " + b.field.jump.join(" x "));
+    r.appendChild(el("div", lines.join("\n")));
+    var cb = $("colorbar");
+    cb.querySelector(".caption").textContent = "examples: the input patches themselves (RGB); the gap colour marks pixels past the image";
+    cb.querySelector(".range").textContent = "";
   }
 
   /* ---- colour bar: what its ends mean in the current mode, and their values ---- */
@@ -297,7 +329,7 @@
 
   function colorbarIdle() {
     var bs = view().blocks;
-    if (bs.length) drawColorbar(bs[0], cellRange(bs[0], 0), null);
+    if (bs.length && bs[0].normalize) drawColorbar(bs[0], cellRange(bs[0], 0), null);
   }
 
   /* ---- viewer ---- */
@@ -409,7 +441,7 @@
     }
     var b = findBlock(q.layer);
     if (!b) return false;
-    var k = cellIndex(b, { filter: +(q.filter || 0), channel: +(q.channel || 0) });
+    var k = cellIndex(b, { filter: +(q.filter || 0), channel: +(q.channel || 0), rank: +(q.rank || 0) });
     if (!(k >= 0 && k < b.grid.n)) return false;
     pin({ block: b, k: k, row: Math.floor(k / b.grid.cols), col: k % b.grid.cols, cy: 0, cx: 0,
           view: vi, dx: state.compare ? vi * stride() : 0 }, true);
@@ -538,7 +570,7 @@
     view().blocks.forEach(function (b) { var o = el("option", safe(b.layer)); o.value = b.layer; sel.appendChild(o); });
     f.appendChild(sel);
     sel.addEventListener("change", function () { var b = findBlock(sel.value); if (b) showBlock(b); });
-    var fields = M.kind === "filters" ? ["filter", "channel"] : ["channel"];
+    var fields = M.kind === "filters" ? ["filter", "channel"] : M.kind === "examples" ? ["channel", "rank"] : ["channel"];
     fields.forEach(function (name) {
       var i = el("input");
       i.name = name; i.placeholder = name; i.type = "number"; i.min = 0;
@@ -564,6 +596,7 @@
   var LINE = 16;   // plate height
   function axisTitles(b) {
     if (b.kind === "filters") return { across: "input channels \u2192", down: "filters \u2192" };
+    if (b.kind === "examples") return { across: "top " + b.top + " images, best first \u2192", down: "channels \u2192" };
     var n = b.grid.n - 1;
     var what = b.kind === "rgb" ? "filters" : b.kind === "depthwise" ? "output channels" : "channels";
     return { across: what + " 0 .. " + n + ", row by row \u2192" };
@@ -682,7 +715,7 @@
     ctx.lineJoin = "round";
     onScreen.forEach(function (o) {
       var b = o.b, g = b.grid, p = pitch(g), zoom = (o.br.x - o.tl.x) / o.s[1];
-      if (b.kind !== "filters") { labelCells(b, g, p, zoom, W, H, px, index); return; }
+      if (b.kind !== "filters" && b.kind !== "examples") { labelCells(b, g, p, zoom, W, H, px, index); return; }
       var widest = ctx.measureText(String(Math.max(g.rows, g.cols) - 1)).width + 6;
       if (p[1] * zoom < Math.max(18, widest) || p[0] * zoom < 14) return;   // too small to label each
       var left = Math.max(o.tl.x, 0), top = Math.max(o.tl.y, 0);
