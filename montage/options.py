@@ -161,8 +161,8 @@ class FiltersOptions(OutputOptions):
 
 
 @dataclass(frozen=True)
-class FeaturesOptions(OutputOptions):
-    """``montage features``: every channel of every chosen layer, for each image."""
+class InputOptions(OutputOptions):
+    """Images through a model's forward pass (features and examples)."""
 
     images: Any = option(None, "image files, folders or globs (default: a sample photograph)",
                          flag="--image", nargs="+", metavar="PATH")
@@ -180,13 +180,6 @@ class FeaturesOptions(OutputOptions):
     std: Any = option(None, "per-channel divisors after --mean, e.g. 58.4,57.1,57.4", type=_triple,
                       metavar="R,G,B")
     skip_bad: bool = option(False, "render the good images, list the bad ones", action="store_true")
-    overlay: bool = option(False, "show the input image beside each atlas", action="store_true")
-    out: Any = option("montage-features", OutputOptions.__dataclass_fields__["out"].metadata["help"],
-                      group="output", required=True)
-    normalize: str = option("channel", "(default %(default)s)", group="output", choices=tuple(FEATURE_MODES))
-    cmap: str = option("viridis", "any matplotlib colormap (default %(default)s)", group="output")
-
-    modes = FEATURE_MODES
 
     def __post_init__(self):
         super().__post_init__()
@@ -210,6 +203,27 @@ class FeaturesOptions(OutputOptions):
                 raise MontageError(f"--{name} needs three numbers R,G,B" + (" above 0" if name == "std" else ""))
 
 
+@dataclass(frozen=True)
+class FeaturesOptions(InputOptions):
+    """``montage features``: every channel of every chosen layer, for each image."""
+
+    overlay: bool = option(False, "show the input image beside each atlas", action="store_true")
+    values: int = option(16, "write the activations for the page's readout (4 bytes each: VGG16 is 54 MB an "
+                         "image) for the first N images (default 16; -1: all)", type=int, metavar="N")
+    out: Any = option("montage-features", OutputOptions.__dataclass_fields__["out"].metadata["help"],
+                      group="output", required=True)
+    normalize: str = option("channel", "(default %(default)s)", group="output", choices=tuple(FEATURE_MODES))
+    cmap: str = option("viridis", "any matplotlib colormap (default %(default)s)", group="output")
+
+    modes = FEATURE_MODES
+
+    def __post_init__(self):
+        super().__post_init__()
+        _whole(self, "values")
+        if int(self.values) < -1:
+            raise MontageError(f"--values {self.values}: give a number of images, 0 for none or -1 for all")
+
+
 def parse_shard(spec):
     """'I/N' -> (I, N) with 0 <= I < N; None stays None."""
     if spec is None:
@@ -229,7 +243,7 @@ def parse_shard(spec):
 
 
 @dataclass(frozen=True)
-class ExamplesOptions(FeaturesOptions):
+class ExamplesOptions(InputOptions):
     """``montage examples``: for every channel, the images (and patches) that excite it most."""
 
     top: int = option(9, "examples per channel (default 9)", type=int)

@@ -106,8 +106,9 @@ def _ranges(acts, mode, grids, clip):
     return [grid_ranges(a, FEATURE_MODES[mode], g.cols, clip) for a, g in zip(acts, grids)]
 
 
-def draw_atlas(outs, j, rgb, atlas, style, writer, base, opts):
-    """Paint image ``j`` of a batch into its atlas, queue the write, return its view entry."""
+def draw_atlas(outs, j, rgb, atlas, style, writer, base, opts, keep_values=True):
+    """Paint image ``j`` of a batch into its atlas, queue the write (with the activations for
+    the readout where ``keep_values``), return its view entry."""
     wh, ww = atlas.world
     acts = [o[j][..., None] for o in outs]     # (H, W, C, 1) views, no copies
     lut, bands = style.lut_for(acts)
@@ -124,8 +125,9 @@ def draw_atlas(outs, j, rgb, atlas, style, writer, base, opts):
     for i, (name, a, g, (y, x), (lo, hi, glo, ghi)) in enumerate(zip(
             atlas.names, acts, atlas.grids, atlas.origins, _ranges(acts, style.normalize, atlas.grids, style.clip))):
         paint(a, g, lo, hi, lut, canvas, origin=(y, x))
-        key = f"{rel}.{i:02d}.values.js"
-        values.append((base.with_name(f"{base.name}.{i:02d}.values.js"), key, outs[i][j]))
+        key = f"{rel}.{i:02d}.values.js" if keep_values else None
+        if keep_values:
+            values.append((base.with_name(f"{base.name}.{i:02d}.values.js"), key, outs[i][j]))
         blocks.append({"layer": name, "kind": "features", "map_shape": list(a.shape[:3]),
                        "grid": g.to_dict(), "x": x, "y": y,
                        "normalize": norm_entry(style.normalize, style.clip, glo, ghi, group), "values": key})
@@ -207,7 +209,7 @@ def run(opts: FeaturesOptions) -> Result:
                 for j, path in enumerate(batch.paths):
                     base = tmp / "images" / f"{len(views):05d}_{slug(Path(path).stem)}"
                     view = draw_atlas(outs, j, batch.rgb[j] if opts.overlay else None, atlas, style,
-                                      writer, base, opts)
+                                      writer, base, opts, opts.values < 0 or len(views) < opts.values)
                     views.append({**view, "name": str(path)})
                 bar.update(len(batch.paths))
         manifest = {**header("features", fwd.loaded, style, input_size=ih, device=device()),

@@ -192,3 +192,15 @@ def test_overwrite_knows_values_in_parts_as_montage_s_own(model, tmp_path, monke
     (out / "images" / "notes.txt").write_text("mine")
     with pytest.raises(montage.MontageError, match="not written by montage"):
         montage.features(model, [str(img)], out, size=32, overwrite=True, quiet=True)
+
+
+def test_values_are_written_for_the_first_n_images_only(tmp_path):
+    imgs = random_images(tmp_path / "in", 3)
+    m = montage.features(small_model(side=32), [str(p) for p in imgs], tmp_path / "o", layers=["conv_a"],
+                         values=2, quiet=True)
+    keys = [v["blocks"][0]["values"] for v in m["views"]]
+    assert keys[0] and keys[1] and keys[2] is None
+    assert all((tmp_path / "o" / k).is_file() for k in keys[:2])
+    assert len(list((tmp_path / "o" / "images").glob("*.values.js"))) == 2
+    with pytest.raises(montage.MontageError, match="--values"):
+        montage.features(small_model(side=32), [str(imgs[0])], tmp_path / "p", values=-2, quiet=True)

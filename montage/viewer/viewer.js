@@ -240,6 +240,7 @@
       r.dataset.y = h.cy; r.dataset.x = h.cx;
     }
     var rg = cellRange(b, h.k), v = loadValues(b);
+    if (b.kind === "features" && !b.values) lines.push("value    not written for this image (montage features --values N)");
     if (b.kind === "features" && v) {
       var a = v.done ? v.data[(h.cy * v.shape[1] + h.cx) * v.shape[2] + names.channel] : null;
       if (a !== null) r.dataset.value = fmt(a);
