@@ -15,7 +15,7 @@ from ._output import check_out, input_paths, staged
 from .canvas import allocate, check_fits
 from .console import note, progress
 from .errors import MontageError
-from .layout import LAYER_GAP, Grid, shelf_pack
+from .layout import LAYER_GAP, Grid
 from .manifest import finish, header, json_default
 from .options import ExamplesOptions, api
 from .paths import shown
@@ -342,7 +342,9 @@ def run(opts: ExamplesOptions) -> Result:
             block.update(dzi=f"layers/{base.name}.dzi", tiff=f"layers/{base.name}.tif" if opts.tiff else None)
             blocks.append(block)
             tiles.append({"dzi": dict(dzi, Url=f"layers/{dzi['Url']}"), "path": f"layers/{base.name}.dzi"})
-        origins, (wh, ww) = shelf_pack([(g.height, g.width) for g in grids], LAYER_GAP)
+        # blocks are tall and narrow (channels x ranks): side by side, layers left to right
+        xs = np.cumsum([0] + [g.width + LAYER_GAP for g in grids])
+        origins, (wh, ww) = [(0, int(x)) for x in xs[:-1]], (max(g.height for g in grids), int(xs[-1] - LAYER_GAP))
         for b, t, (y, x) in zip(blocks, tiles, origins):
             b["x"], b["y"] = t["x"], t["y"] = x, y
         images = sum(s.count for s in states[:1])
