@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +11,8 @@ import numpy as np
 
 from ._lock import check_stop
 from ._output import check_out, input_paths, staged
-from .canvas import allocate, check_fits, clear, paint
+from .background import Writer as AtlasWriter
+from .canvas import check_fits, paint
 from .console import note, progress
 from .errors import MontageError
 from .layout import LAYER_GAP, Grid, near_square, scale_at_least, shelf_pack
@@ -23,51 +23,6 @@ from .paths import shown
 from .result import Result, in_temporary_folder
 from .style import BACKGROUND, Style
 from .write import dzi_descriptor, write_block
-
-
-class AtlasWriter:
-    """Write atlases on one background thread while the next batch runs through the model.
-
-    A context manager: leaving it waits for every queued write (and raises the first
-    error). At most ``depth`` canvases wait, so memory stays flat however many images
-    there are; libvips and the model both release the GIL, so the two really overlap.
-    Written canvases are reused: no fresh allocation (and page faults) per image.
-    """
-
-    DEPTH = 2
-
-    def __init__(self, depth=DEPTH):
-        self.depth, self.pending, self.free = depth, [], []
-
-    def __enter__(self):
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="montage-write")
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            while self.pending and exc[0] is None:
-                self._retire(self.pending.pop(0))
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
-            self.pending, self.free = [], []
-
-    def canvas(self, height, width, bands, fill):
-        """A canvas filled with ``fill``: a written one reused, or a new one."""
-        for i, c in enumerate(self.free):
-            if c.shape[:2] == (height, width) and c.shape[2] == (1 if bands == 1 else 4):
-                return clear(self.free.pop(i), fill)
-        return allocate(height, width, bands, fill)
-
-    def submit(self, fn, canvas, *args):
-        """Queue ``fn(canvas, *args)``; ``canvas`` is reused once it has run."""
-        while len(self.pending) >= self.depth:
-            self._retire(self.pending.pop(0))
-        self.pending.append((self.pool.submit(fn, canvas, *args), canvas))
-
-    def _retire(self, item):
-        future, canvas = item
-        future.result()
-        self.free.append(canvas)
 
 
 @dataclass(frozen=True)

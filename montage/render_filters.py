@@ -9,7 +9,8 @@ import numpy as np
 
 from ._lock import check_stop
 from ._output import check_out, input_paths, staged
-from .canvas import allocate, check_fits, paint
+from .background import Writer
+from .canvas import SMALL_PIXELS, allocate, check_fits, paint
 from .console import note, progress
 from .errors import MontageError
 from .layout import LAYER_GAP, Grid, near_square, scale_at_least, scale_at_most, shelf_pack
@@ -18,7 +19,7 @@ from .normalize import GRID_MODES, const_index, grid_ranges
 from .options import FiltersOptions, api
 from .result import Result, in_temporary_folder
 from .style import Style
-from .write import sibling, write_block, write_png
+from .write import dzi_descriptor, sibling, write_block, write_png
 
 PNG_MAX_PIXELS = 16_000_000
 DEFAULT_SCALE = 2   # pixels per weight: the page magnifies further, crisply
@@ -94,23 +95,33 @@ def _separate(canvas, grid, depth, fill):
             canvas[:grid.height, x:x + grid.scale] = fill
 
 
-def _draw(src, grid, ranges, lut, bands, const, depth, gap_rgb):
+def _draw(src, grid, ranges, lut, bands, const, depth, gap_rgb, engine="auto"):
     """A canvas with the grid painted (and a 3-D kernel's slices separated)."""
     canvas = allocate(grid.height, grid.width, bands)   # the kernel writes every pixel
-    paint(src, grid, *ranges, lut, canvas, const_index=const, engine="auto")
+    paint(src, grid, *ranges, lut, canvas, const_index=const, engine=engine)
     if depth > 1:
         _separate(canvas, grid, depth, gap_rgb[0] if bands == 1 else (*gap_rgb, 255))
     return canvas
 
 
-def _flat_png(src, grid, ranges, lut, bands, const, depth, gap_rgb, png_cell, path):
-    """Write the grid at ``png_cell`` pixels per kernel side where it stays small; True if written."""
+def _png_grid(grid, depth, png_cell):
+    """The grid of the flat PNG (``png_cell`` pixels per kernel side), or None where too large."""
     scale = scale_at_least(png_cell, grid.cell_h, grid.cell_w if depth == 1 else grid.cell_h)
     pgrid = Grid(grid.rows, grid.cols, grid.n, grid.cell_h, grid.cell_w, scale, grid.gap)
-    if pgrid.height * pgrid.width > PNG_MAX_PIXELS:
-        return False
-    write_png(_draw(src, pgrid, ranges, lut, bands, const, depth, gap_rgb), path)
-    return True
+    return None if pgrid.height * pgrid.width > PNG_MAX_PIXELS else pgrid
+
+
+def _engine(k, grid, opts):
+    """numba for a run with any canvas past ``SMALL_PIXELS`` (its start-up is paid anyway), else numpy."""
+    depth = k.weights.shape[0] if k.weights.ndim == 5 else 1
+    grids = [grid] + ([_png_grid(grid, depth, opts.png_cell)] if opts.png else [])
+    return any(g is not None and g.height * g.width > SMALL_PIXELS for g in grids)
+
+
+def _write_layer(canvas, base, opts, values_path, key, src):
+    """The layer's pyramid (and TIFF), then its weights for the page's readout."""
+    write_block(canvas, base, opts.tile_format, opts.tiff, opts.quiet)
+    write_values(values_path, key, src)
 
 
 def _mode(kind, normalize):
@@ -121,8 +132,8 @@ def _mode(kind, normalize):
     return normalize
 
 
-def _draw_layer(k, name, folder, loaded, opts, style):
-    """Draw and write one kernel block; returns its manifest block and its tile source."""
+def _draw_layer(k, name, folder, loaded, opts, style, writer, engine):
+    """Draw one kernel block and queue its writing; returns its manifest block and tile source."""
     grid, kind = kernel_grid(k, opts.rgb, opts.cell, style.gap)
     src = kernel_cells(k, kind, loaded.input_order)
     depth = k.weights.shape[0] if k.weights.ndim == 5 else 1
@@ -131,12 +142,13 @@ def _draw_layer(k, name, folder, loaded, opts, style):
     lut, bands = style.lut_for([src], rgb=(kind == "rgb"))
     const = const_index(mode)
     base = folder / "layers" / name
-    canvas = _draw(src, grid, (lo, hi), lut, bands, const, depth, style.gap_rgb)
-    dzi = write_block(canvas, base, opts.tile_format, opts.tiff, opts.quiet)
-    del canvas
-    flat = opts.png and _flat_png(src, grid, (lo, hi), lut, bands, const, depth, style.gap_rgb,
-                                  opts.png_cell, sibling(base, ".png"))
-    write_values(sibling(base, ".values.js"), f"layers/{name}.values.js", src)
+    canvas = _draw(src, grid, (lo, hi), lut, bands, const, depth, style.gap_rgb, engine)
+    dzi = dzi_descriptor(base.name + "_files/", canvas.shape[1], canvas.shape[0], opts.tile_format)
+    writer.submit(_write_layer, canvas, base, opts, sibling(base, ".values.js"), f"layers/{name}.values.js", src)
+    pgrid = _png_grid(grid, depth, opts.png_cell) if opts.png else None
+    if pgrid is not None:   # meanwhile, on this thread
+        write_png(_draw(src, pgrid, (lo, hi), lut, bands, const, depth, style.gap_rgb, engine), sibling(base, ".png"))
+    flat = pgrid is not None
     block = {
         "layer": k.name, "kind": kind, "kernel_shape": list(k.stored_shape),
         "grid": grid.to_dict(), "normalize": norm_entry(mode, style.clip, glo, ghi, GRID_MODES[mode]),
@@ -174,10 +186,11 @@ def run(opts: FiltersOptions) -> Result:
     blocks, tiles = [], []
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         (tmp / "layers").mkdir()
-        with progress(len(chosen), "filters", "layer", opts.quiet) as bar:
+        engine = "numba" if any(_engine(k, g, opts) for k, (g, _) in zip(chosen, grids)) else "numpy"
+        with progress(len(chosen), "filters", "layer", opts.quiet) as bar, Writer(reuse=False) as writer:
             for i, k in enumerate(chosen):
                 check_stop()
-                block, tile = _draw_layer(k, f"{i:02d}_{slug(k.name)}", tmp, loaded, opts, style)
+                block, tile = _draw_layer(k, f"{i:02d}_{slug(k.name)}", tmp, loaded, opts, style, writer, engine)
                 blocks.append(block)
                 tiles.append(tile)
                 bar.update(1)
