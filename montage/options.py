@@ -271,6 +271,10 @@ class ExamplesOptions(InputOptions):
             raise MontageError("--merge renders partial results; --shard makes one: give one of them")
         if self.merge and self.images:
             raise MontageError("--merge takes the images the partial results name: leave out --image")
+        for name in ("normalize", "clip", "cmap", "nan_color"):
+            if getattr(self, name) != OutputOptions.__dataclass_fields__[name].default:
+                raise MontageError(f"--{name.replace('_', '-')} does not apply to examples: they show the "
+                                   "images' own colours")
 
 
 def add_arguments(parser, cls):
