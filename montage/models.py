@@ -73,6 +73,13 @@ def _load_file(path, unsafe):
                            "... any keras.applications name) nor an existing .keras/.h5 file")
     if p.suffix not in (".keras", ".h5", ".hdf5"):
         raise MontageError(f"model file {shown(p)} should be a .keras or .h5 Keras model")
+    if p.is_dir():
+        raise MontageError(f"model {shown(p)} is a folder, not a model file: give the .keras/.h5 file")
+    import zipfile
+
+    if p.suffix == ".keras" and not zipfile.is_zipfile(p):   # Keras would say "File not found"
+        raise MontageError(f"model file {shown(p)} is not a .keras archive (a zip file): it is empty, truncated "
+                           "or something else; save the model again with model.save('name.keras')")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

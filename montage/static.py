@@ -169,22 +169,49 @@ def _variables(group):
     return [v[str(i)][()] for i in range(len(v))]
 
 
+def _keras_only(obj):
+    """Every object serialized inside a config is one of Keras' own (a custom activation,
+    initializer or regularizer needs its code, which Keras would refuse without it)."""
+    if isinstance(obj, dict):
+        if "module" in obj and (not str(obj.get("module") or "").startswith("keras")
+                                or obj.get("registered_name") not in (None, obj.get("class_name"))):
+            raise Unsure(f"custom object {obj.get('class_name')!r}")
+        for v in obj.values():
+            _keras_only(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            _keras_only(v)
+
+
+def _input_shape(entry):
+    """The shape a layer was first called on: its first inbound node's tensor (what Keras'
+    ``layer.output`` follows), or in a Sequential the shape it was built for."""
+    nodes = entry.get("inbound_nodes")
+    if nodes:
+        arg = nodes[0]["args"][0]
+        if not isinstance(arg, dict) or arg.get("class_name") != "__keras_tensor__":
+            raise Unsure("an inbound node that is not one tensor")
+        return list(arg["config"]["shape"])
+    return (entry.get("build_config") or {}).get("input_shape")
+
+
 def _layer(entry, group):
     cls, config = entry["class_name"], entry["config"]
     if entry.get("module") != "keras.layers" or cls == "Lambda" or "__lambda__" in json.dumps(config):
         raise Unsure(f"layer class {cls}")
+    _keras_only(config)
     variables = _variables(group)
     output = None
     if cls in FAMILY:
-        shape = (entry.get("build_config") or {}).get("input_shape")
-        if not shape or config.get("lora_rank") or config.get("quantization_config"):
+        shape = _input_shape(entry)
+        built = (entry.get("build_config") or {}).get("input_shape")
+        if not shape or not built or config.get("lora_rank") or config.get("quantization_config"):
             raise Unsure(f"{cls} not built, or adapted")
-        expected = _expected(cls, config, shape)
+        expected = _expected(cls, config, built)
         if [tuple(v.shape) for v in variables] != expected or \
                 any(not np.issubdtype(v.dtype, np.floating) for v in variables):
             raise Unsure(f"variables of {config['name']}")
-        if len(entry.get("inbound_nodes") or [None]) == 1:   # a shared layer has no single output
-            output = conv_output_shape(cls, config, shape)
+        output = conv_output_shape(cls, config, shape)
     return Layer(config["name"], cls, config, variables, output)
 
 
@@ -225,7 +252,7 @@ def read_keras(path):
             data = z.read("model.weights.h5")
         with h5py.File(io.BytesIO(data), "r") as f:
             return _model(config, f)
-    except (Unsure, KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile):
+    except (Unsure, KeyError, IndexError, ValueError, TypeError, AttributeError, OSError, zipfile.BadZipFile):
         return None     # Keras reads it, or explains in one line why it cannot
 
 

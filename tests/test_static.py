@@ -187,3 +187,35 @@ def test_filters_and_layers_of_a_file_never_import_keras(tmp_path):
     assert r.stdout.strip().splitlines()[-1] == "[]"     # nor numba: these canvases are small
     assert (tmp_path / "a" / "index.html").is_file() and (tmp_path / "b" / "index.html").is_file()
     assert "conv_b" in r.stdout and "block5_conv3" in r.stdout
+
+
+def _shared_and_prebuilt():
+    """A conv called twice at two sizes, and one built for 10 x 10 but called at 20 x 20."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    L = keras.layers
+    i = keras.Input((20, 20, 3))
+    shared = L.Conv2D(3, 3, name="shared")
+    pre = L.Conv2D(2, 3, name="pre")
+    pre.build((None, 10, 10, 3))
+    a = shared(i)
+    b = shared(L.MaxPooling2D(name="p")(a))
+    return keras.Model(i, [pre(i), b], name="shapes")
+
+
+def test_shared_and_prebuilt_layers_report_keras_output_shapes(tmp_path):
+    _shared_and_prebuilt().save(tmp_path / "s.keras")
+    _same_both_ways(tmp_path / "s.keras", tmp_path)
+
+
+def test_custom_objects_inside_a_config_go_to_keras(tmp_path):
+    import keras
+
+    @keras.saving.register_keras_serializable(package="mine")
+    def myact(x):
+        return keras.ops.relu(x) * 2.0
+
+    i = keras.Input((8, 8, 3))
+    keras.Model(i, keras.layers.Conv2D(2, 3, activation=myact, name="c")(i)).save(tmp_path / "c.keras")
+    assert static.read_keras(tmp_path / "c.keras") is None     # Keras (with the code imported) decides
