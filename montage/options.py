@@ -236,8 +236,7 @@ def parse_shard(spec):
             i, n = (int(x) for x in parts)
         except ValueError:
             raise MontageError(f"--shard {spec!r} should be I/N, e.g. 0/4 (the first of 4 shards)") from None
-    if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not isinstance(n, numbers.Integral) \
-            or not 0 <= i < n:
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in (i, n)) or not 0 <= i < n:
         raise MontageError(f"--shard {spec!r} should be I/N with 0 <= I < N, e.g. 0/4 .. 3/4")
     return int(i), int(n)
 
@@ -265,12 +264,17 @@ class ExamplesOptions(InputOptions):
         _whole(self, "top")
         if int(self.top) < 1:
             raise MontageError(f"--top {self.top} must be at least 1")
+        if self.score not in ("max", "mean"):
+            raise MontageError(f"--score {self.score!r}: choose max or mean")
         object.__setattr__(self, "shard", parse_shard(self.shard))
         object.__setattr__(self, "merge", _names(self.merge, "partial results"))
         if self.merge and self.shard:
             raise MontageError("--merge renders partial results; --shard makes one: give one of them")
         if self.merge and self.images:
             raise MontageError("--merge takes the images the partial results name: leave out --image")
+        if self.merge and (self.layers or self.top != 9 or self.score != "max"):
+            raise MontageError("--merge renders what the partial results hold: their --layer, --top and --score "
+                               "were chosen by the --shard runs (leave them out)")
         for name in ("normalize", "clip", "cmap", "nan_color"):
             if getattr(self, name) != OutputOptions.__dataclass_fields__[name].default:
                 raise MontageError(f"--{name.replace('_', '-')} does not apply to examples: they show the "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +62,28 @@ def _pass(fwd, chosen, score, top, quiet):
     return states
 
 
+def _check_images(paths, opts):
+    """(good, bad) as ``features`` does; a shard may end up with none (it writes an empty partial)."""
+    from .images import check
+
+    if not paths:
+        return [], []
+    if opts.shard is None:
+        from .render_features import _good_images
+
+        return _good_images(paths, opts)
+    good, bad = check(paths)
+    if bad and not opts.skip_bad:
+        raise MontageError(f"{shown(bad[0][0])}: {bad[0][1]}; nothing was written: fix or remove it, or pass "
+                           "--skip-bad (to every shard)")
+    for p, why in bad:
+        note(f"skipping {shown(p)}: {why}", opts.quiet)
+    return good, bad
+
+
 # ---- partial results (shards) ----
 
-def _identity(loaded, fwd, opts, paths):
+def _identity(loaded, fwd, opts, absolute):
     """What must agree between partial results to merge them (``loaded`` as loaded, before
     the preprocessing was chosen, which is recorded on its own)."""
     from .images import describe_preprocess
@@ -71,10 +91,10 @@ def _identity(loaded, fwd, opts, paths):
     return {"model": loaded.describe(), "preprocess": describe_preprocess(fwd.loaded.preprocess),
             "weights": loaded.weights, "layers": fwd.names,
             "shapes": [list(s) for s in fwd.shapes], "input_shape": list(fwd.input_shape),
-            "top": int(opts.top), "score": opts.score, "images": [str(p) for p in paths]}
+            "top": int(opts.top), "score": opts.score, "images": absolute}
 
 
-def _write_partial(folder, identity, shard, bad, states):
+def _write_partial(folder, identity, given, shard, bad, states):
     from ._version import __version__
 
     arrays = {}
@@ -82,23 +102,25 @@ def _write_partial(folder, identity, shard, bad, states):
         arrays.update(s.arrays(f"layer{j}"))
     np.savez(folder / PARTIAL, **arrays)
     manifest = {"montage": __version__, "kind": "partial", "shard": list(shard), "identity": identity,
-                "skipped": [{"path": str(p), "reason": why} for p, why in bad]}
+                "given": given, "skipped": [{"path": str(p), "reason": why} for p, why in bad],
+                "images": int(states[0].count) if states else 0}
     with open(folder / "manifest.json", "w") as f:
         json.dump(manifest, f, default=json_default)
 
 
 def _read_partials(folders):
-    """(identity, skipped, states) merged from partial-result folders; refuses mixed ones."""
-    identity, shards, skipped, states = None, set(), [], None
+    """(identity, the image names as given, skipped, states) merged from partial-result folders;
+    refuses mixed ones. Images are compared and read by absolute path."""
+    identity, shards, skipped, states, given = None, set(), [], None, None
     for folder in folders:
         folder = Path(folder)
         try:
             meta = json.loads((folder / "manifest.json").read_text())
-            if meta.get("kind") != "partial":
+            if not isinstance(meta, dict) or meta.get("kind") != "partial":
                 raise ValueError("not a partial result")
             data = np.load(folder / PARTIAL)
             parts = [Running.from_arrays(data, f"layer{j}") for j in range(len(meta["identity"]["layers"]))]
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as e:
             raise MontageError(f"{shown(folder)} is not a partial result of `montage examples --shard` "
                                f"({type(e).__name__}): give the --out folders of --shard runs") from None
         if identity is not None and meta["identity"] != identity:
@@ -110,7 +132,7 @@ def _read_partials(folders):
             raise MontageError(f"shard {shard[0]}/{shard[1]} is given twice ({shown(folder)})")
         shards.add(shard)
         if identity is None:
-            identity, states = meta["identity"], parts
+            identity, states, given = meta["identity"], parts, meta.get("given") or meta["identity"]["images"]
         else:
             states = [a.merged(b) for a, b in zip(states, parts)]
         skipped += meta.get("skipped", [])
@@ -119,7 +141,7 @@ def _read_partials(folders):
     if missing or any(m != n for _, m in shards):
         raise MontageError(f"the partial results do not cover every image: shards {', '.join(f'{i}/{n}' for i in missing)} "
                            "are missing" if missing else "partial results of different shard counts")
-    return identity, skipped, states
+    return identity, given, skipped, states
 
 
 # ---- drawing ----
@@ -231,7 +253,8 @@ def _finite(a):
     return [None if not np.isfinite(v) else float(f"{v:.7g}") for v in np.asarray(a, np.float64)]
 
 
-def _block(name, state, field, shape, grid, geometry, paths, opts):
+def _block(name, state, field, shape, grid, geometry, paths, score):
+    """A layer's manifest block; ``paths`` are the image names as given."""
     ys, xs, box_of = geometry
     examples = []
     for c in range(state.channels):
@@ -243,17 +266,16 @@ def _block(name, state, field, shape, grid, geometry, paths, opts):
             row.append({"image": str(paths[i]), "y": int(ys[r, c]), "x": int(xs[r, c]),
                         "score": _finite([state.scores[r, c]])[0], "box": box_of(ys[r, c], xs[r, c])})
         examples.append(row)
-    count = max(state.count, 1)
-    positive = state.positive / count
+    positive = state.positive / max(state.count, 1)
     return {
-        "layer": name, "kind": "examples", "top": int(opts.top), "score": opts.score,
+        "layer": name, "kind": "examples", "top": int(state.k), "score": score,
         "map_shape": [int(v) for v in shape], "grid": grid.to_dict(),
         "rows": "channel", "cols": "rank",
         "field": None if field is None else {"jump": [a.jump for a in field.axes],
                                              "start": [a.start for a in field.axes],
                                              "size": [a.size for a in field.axes]},
         "examples": examples,
-        "stats": {"images": int(state.count), "mean": _finite(state.total / count), "max": _finite(state.best),
+        "stats": {"images": int(state.count), "mean": _finite(state.mean()), "max": _finite(state.best),
                   "positive": [float(f"{v:.4g}") for v in positive]},
         "dead": [int(c) for c in np.flatnonzero(state.positive == 0)],
     }
@@ -270,7 +292,6 @@ def run(opts: ExamplesOptions) -> Result:
     from .models import load_model
     from .plan import prepare
     from .receptive import field as receptive_field
-    from .render_features import _good_images
 
     t0 = time.perf_counter()
     opts, temporary = in_temporary_folder(opts)
@@ -279,8 +300,8 @@ def run(opts: ExamplesOptions) -> Result:
     if opts.merge:
         inputs = input_paths(opts.model, opts.weights, list(opts.merge))
         check_out(opts.out, opts.overwrite, inputs)
-        identity, skipped, states = _read_partials(opts.merge)
-        paths = identity["images"]
+        identity, given, skipped, states = _read_partials(opts.merge)
+        absolute = identity["images"]
         loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
         if loaded.describe() != identity["model"] or loaded.weights != identity["weights"]:
             raise MontageError("the partial results come from another model or weights than --model/--weights "
@@ -294,41 +315,44 @@ def run(opts: ExamplesOptions) -> Result:
         if describe_preprocess(fwd.loaded.preprocess) != identity["preprocess"]:
             raise MontageError(f"the partial results were fed {identity['preprocess']} preprocessing: give the "
                                "same --preprocess/--mean/--std to --merge")
-        top, score = identity["top"], identity["score"]
-        opts = _replace(opts, top=top, score=score)
+        asked, score = identity["top"], identity["score"]
     else:
         specs = [opts.images] if isinstance(opts.images, (str, os.PathLike)) else list(opts.images or [])
         paths = find_images(opts.images) if opts.images else demo_images()
         inputs = input_paths(opts.model, opts.weights, [p for p in paths + specs if os.path.exists(p)])
         check_out(opts.out, opts.overwrite, inputs)
-        if not paths:
-            raise MontageError("no images to look at: give --image files, folders or globs")
-        chosen = _select(paths, opts.shard)
-        good, skipped = _good_images([p for _, p in chosen], opts)
-        good_set = set(map(str, good))
-        chosen = [(i, p) for i, p in chosen if str(p) in good_set]
-        skipped = [{"path": str(p), "reason": why} for p, why in skipped]
+        given, absolute = [str(p) for p in paths], [os.path.abspath(p) for p in paths]
+        chosen = _select(absolute, opts.shard)
+        good, skipped = _check_images([p for _, p in chosen], opts)
+        good_set = set(good)
+        chosen = [(i, p) for i, p in chosen if p in good_set]
+        skipped = [{"path": given[absolute.index(p)], "reason": why} for p, why in skipped]
+        asked, score = int(opts.top), opts.score
         loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
         fwd = prepare(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet),
                       preprocess=opts.preprocess, mean=opts.mean, std=opts.std)
     ih, iw, _ = fwd.input_shape
-    fields = [receptive_field(fwd.loaded.model, name, (ih, iw)) if opts.score == "max" else None
+    top = min(asked, len(absolute))    # every shard keeps the same k: they merge
+    if opts.shard is None:    # all canvases are alive until written: they must fit before the pass
+        pitch = int(opts.cell) + style.gap
+        check_fits(sum(s[2] for s in fwd.shapes) * pitch, top * pitch, 4, "examples canvases of all layers")
+    fields = [receptive_field(fwd.loaded.model, name, (ih, iw)) if score == "max" else None
               for name in fwd.names]
     if not opts.merge:
         note(f"{len(chosen)} image(s) x {sum(s[2] for s in fwd.shapes):,} channels of {len(fwd.names)} layers: "
-             f"top {opts.top} by spatial {opts.score}; forward pass on {device()}, batches of {fwd.batch_size}",
+             f"top {top} by spatial {score}; forward pass on {device()}, batches of {fwd.batch_size}",
              opts.quiet)
-        states = _pass(fwd, chosen, opts.score, int(opts.top), opts.quiet)
+        states = _pass(fwd, chosen, score, top, opts.quiet)
         if opts.shard is not None:
             with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
-                _write_partial(tmp, _identity(loaded, fwd, opts, paths), opts.shard,
+                _write_partial(tmp, _identity(loaded, fwd, opts, absolute), given, opts.shard,
                                [(s["path"], s["reason"]) for s in skipped], states)
             note(f"shard {opts.shard[0]}/{opts.shard[1]}: {len(chosen)} image(s) -> {Path(opts.out) / PARTIAL} "
                  f"({time.perf_counter() - t0:.1f} s); render with --merge", opts.quiet)
             manifest = json.loads((Path(opts.out) / "manifest.json").read_text())
             return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
-    grids, canvases, geometry = _draw(states, fields, fwd.names, fwd.shapes, [str(p) for p in paths],
-                                      fwd.input_shape, opts, style, fwd)
+    grids, canvases, geometry = _draw(states, fields, fwd.names, fwd.shapes, absolute, fwd.input_shape, opts,
+                                      style, fwd)
     blocks, tiles = [], []
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         (tmp / "layers").mkdir()
@@ -337,8 +361,7 @@ def run(opts: ExamplesOptions) -> Result:
             base = tmp / "layers" / f"{j:02d}_{slug(name)}"
             dzi = write_block(canvases[j], base, opts.tile_format, opts.tiff, opts.quiet)
             canvases[j] = None
-            block = _block(name, states[j], fields[j], fwd.shapes[j], grids[j], geometry[j],
-                           [str(p) for p in paths], opts)
+            block = _block(name, states[j], fields[j], fwd.shapes[j], grids[j], geometry[j], given, score)
             block.update(dzi=f"layers/{base.name}.dzi", tiff=f"layers/{base.name}.tif" if opts.tiff else None)
             blocks.append(block)
             tiles.append({"dzi": dict(dzi, Url=f"layers/{dzi['Url']}"), "path": f"layers/{base.name}.dzi"})
@@ -357,12 +380,6 @@ def run(opts: ExamplesOptions) -> Result:
          f"({dead:,} never positive) -> {Path(opts.out) / 'index.html'} ({time.perf_counter() - t0:.1f} s)",
          opts.quiet)
     return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
-
-
-def _replace(opts, **changes):
-    import dataclasses
-
-    return dataclasses.replace(opts, **changes)
 
 
 @api(ExamplesOptions, ("model", "images", "out"))

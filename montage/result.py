@@ -81,9 +81,15 @@ class Result(dict):
         return [(v, b) for v in self["views"] for b in v["blocks"]]
 
     def __repr__(self):
+        if self["kind"] == "partial":
+            i, n = self["shard"]
+            return (f"<montage partial examples of {self['identity']['model']['name']}, shard {i}/{n}: "
+                    f"{self.get('images', 0)} images -> {self.path} ({self.seconds:.1f} s)>")
         blocks = self["views"][0]["blocks"] if self["views"] else []
         if self["kind"] == "filters":
             what = f"{sum(b['grid']['n'] for b in blocks):,} kernels of {len(blocks)} layers"
+        elif self["kind"] == "examples":
+            what = f"{self['images']} images, {sum(b['grid']['rows'] for b in blocks):,} channels of {len(blocks)} layers"
         else:
             what = f"{len(self['views'])} images x {sum(b['grid']['n'] for b in blocks):,} maps"
         return f"<montage {self['kind']} of {self['model']['name']}: {what} -> {self.path / 'index.html'} " \
@@ -94,32 +100,45 @@ class Result(dict):
 
         For feature maps, the layer's block of image ``image``'s atlas.
         """
-        view = self["views"][image if self["kind"] == "features" else 0]
+        view = self._view(image if self["kind"] == "features" else 0)
         blocks = view["blocks"]
         found = [i for i, b in enumerate(blocks) if layer is None or b["layer"] == layer]
         if not found:
             raise MontageError(f"no layer {layer!r} here: the layers are {', '.join(b['layer'] for b in blocks)}")
         i = found[0]
         b = blocks[i]
-        if self["kind"] == "filters":
+        if self["kind"] != "features":     # one pyramid per layer
             return read_level(self.path, view["tiles"][i])
         g = b["grid"]
         hh = g["rows"] * (g["cell_h"] * g["scale"] + g["gap"]) - g["gap"]
         ww = g["cols"] * (g["cell_w"] * g["scale"] + g["gap"]) - g["gap"]
         return read_level(self.path, view["tiles"][0])[b["y"]:b["y"] + hh, b["x"]:b["x"] + ww]
 
+    def _view(self, image=0):
+        """A view of this result, checked: it exists, and its folder is still there."""
+        if self["kind"] == "partial":
+            raise MontageError("a partial result holds no pictures: merge the shards (examples merge=[...])")
+        if not isinstance(image, int) or isinstance(image, bool) or not 0 <= image < len(self["views"]):
+            raise MontageError(f"image {image!r} is out of range: this result has {len(self['views'])} view(s)")
+        if not (self.path / "manifest.json").is_file():
+            raise MontageError(f"the output folder {self.path} is gone (moved or deleted): render it again")
+        return self["views"][image]
+
     def thumbnail(self, side=512):
         """PNG bytes of the first image at most ``side`` pixels across (a level of its pyramid)."""
         import pyvips
 
-        tile = self["views"][0]["tiles"][0]
+        tile = self._view(0)["tiles"][0]
         size = max(int(tile["dzi"]["Size"]["Width"]), int(tile["dzi"]["Size"]["Height"]), 1)
         level = max(0, math.ceil(math.log2(size)) - max(0, math.ceil(math.log2(size / side))))
         a = read_level(self.path, tile, level)
         return pyvips.Image.new_from_array(np.ascontiguousarray(a)).pngsave_buffer()
 
     def _repr_png_(self):
-        return self.thumbnail()
+        try:
+            return self.thumbnail()
+        except MontageError:     # nothing to draw: the text repr says what this is
+            return None
 
     def show(self, image=0, height=480, budget=None):
         """The zoomable view of one image (``features``) or of all layers, inline in a notebook.
@@ -136,9 +155,13 @@ class Result(dict):
         from .viewer import inline
 
         caption = repr(self)
+        if self["kind"] == "partial":
+            return Html(f"<div>{html.escape(caption)}</div>")
+        view = self._view(image)
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))):
+            raise MontageError(f"budget {budget!r} should be a number of bytes")
         try:
-            doc, complete = inline.page(self.path, self["views"][image], caption,
-                                        inline.BUDGET if budget is None else budget)
+            doc, complete = inline.page(self.path, view, caption, inline.BUDGET if budget is None else budget)
         except FileNotFoundError:
             png = base64.b64encode(self.thumbnail()).decode("ascii")
             return Html(f'<div><img src="data:image/png;base64,{png}" style="image-rendering:pixelated;'
@@ -149,7 +172,10 @@ class Result(dict):
                     f"<code>{page}</code> (or <code>montage serve</code> it)</div></div>")
 
     def _repr_html_(self):
-        return str(self.show())
+        try:
+            return str(self.show())
+        except MontageError as e:     # a front end shows this instead of a traceback
+            return f"<div>{html.escape(repr(self))}<br>{html.escape(str(e))}</div>"
 
 
 class Html(str):

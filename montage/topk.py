@@ -28,10 +28,11 @@ def reducer(ext, channels_first, score):
     for o in ext.outputs:
         if channels_first:
             o = ops.transpose(o, (0, 2, 3, 1))
-        n_c = o.shape[-1]
-        flat = ops.reshape(o, (-1, o.shape[1] * o.shape[2], n_c))
-        peak = ops.max(flat, axis=1)
-        arg = ops.cast(ops.argmax(flat, axis=1), "int32")
+        flat = keras().layers.Reshape((-1, o.shape[-1]))(o)     # (n, H * W, C); H, W may be free
+        # NaN is no response: ignored by the maximum and its position (all NaN: -inf, last)
+        seen = ops.where(ops.isnan(flat), float("-inf"), flat)
+        peak = ops.max(seen, axis=1)
+        arg = ops.cast(ops.argmax(seen, axis=1), "int32")
         s = peak if score == "max" else ops.mean(flat, axis=1)
         outputs += [s, arg, peak]
     return keras().Model(ext.inputs, outputs)
@@ -50,7 +51,8 @@ class Running:
     scores: np.ndarray = field(default=None)
     images: np.ndarray = field(default=None)
     where: np.ndarray = field(default=None)
-    total: np.ndarray = field(default=None)      # sum of scores (float64)
+    total: np.ndarray = field(default=None)      # sum of the finite scores (float64)
+    valid: np.ndarray = field(default=None)      # how many scores were finite
     best: np.ndarray = field(default=None)       # highest score
     positive: np.ndarray = field(default=None)   # images where the channel is > 0 anywhere
     count: int = 0
@@ -62,6 +64,7 @@ class Running:
             self.images = np.full((k, c), NO_IMAGE, np.int64)
             self.where = np.zeros((k, c), np.int32)
             self.total = np.zeros(c, np.float64)
+            self.valid = np.zeros(c, np.int64)
             self.best = np.full(c, -np.inf, np.float32)
             self.positive = np.zeros(c, np.int64)
 
@@ -70,8 +73,9 @@ class Running:
         scores = np.asarray(scores, np.float32)
         n = len(indices)
         imgs = np.broadcast_to(np.asarray(indices, np.int64)[:, None], (n, self.channels))
-        finite = np.where(np.isnan(scores), 0.0, scores)
-        self.total += finite.sum(axis=0, dtype=np.float64)
+        ok = np.isfinite(scores)
+        self.total += np.where(ok, scores, 0.0).sum(axis=0, dtype=np.float64)
+        self.valid += ok.sum(axis=0)
         self.best = np.fmax(self.best, np.nanmax(np.where(np.isnan(scores), -np.inf, scores), axis=0))
         self.positive += (np.asarray(peak) > 0).sum(axis=0)
         self.count += n
@@ -92,6 +96,7 @@ class Running:
         if (other.k, other.channels) != (self.k, self.channels):
             raise MontageError("partial results of different --top or layers cannot be merged")
         self.total += other.total
+        self.valid += other.valid
         self.best = np.fmax(self.best, other.best)
         self.positive += other.positive
         self.count += other.count
@@ -101,12 +106,17 @@ class Running:
     def arrays(self, prefix):
         """This state as named arrays (for a partial result file)."""
         return {f"{prefix}/{name}": getattr(self, name)
-                for name in ("scores", "images", "where", "total", "best", "positive")} | \
+                for name in ("scores", "images", "where", "total", "valid", "best", "positive")} | \
             {f"{prefix}/count": np.array(self.count)}
 
     @classmethod
     def from_arrays(cls, data, prefix):
         s = data[f"{prefix}/scores"]
         return cls(s.shape[0], s.shape[1], s, data[f"{prefix}/images"], data[f"{prefix}/where"],
-                   data[f"{prefix}/total"], data[f"{prefix}/best"], data[f"{prefix}/positive"],
-                   int(data[f"{prefix}/count"]))
+                   data[f"{prefix}/total"], data[f"{prefix}/valid"], data[f"{prefix}/best"],
+                   data[f"{prefix}/positive"], int(data[f"{prefix}/count"]))
+
+    def mean(self):
+        """Mean finite score per channel (NaN where none was finite)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.valid > 0, self.total / np.maximum(self.valid, 1), np.nan)

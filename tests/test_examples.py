@@ -143,13 +143,14 @@ def test_bad_shards_and_partials_are_one_line(tmp_path):
         (dict(merge=[str(tmp_path / "p0"), str(tmp_path / "p0") + "/"]), "given twice"),
         (dict(merge=[str(tmp_path / "in")]), "not a partial result"),
     ]
+    merge_kw = {k: v for k, v in kw.items() if k != "top"}     # a merge takes --top from the shards
     for extra, msg in cases:
         with pytest.raises(montage.MontageError, match=msg):
             montage.examples(str(model_file), None if "merge" in extra else [str(tmp_path / "in")],
-                             tmp_path / "bad", **{**kw, **extra})
+                             tmp_path / "bad", **{**(merge_kw if "merge" in extra else kw), **extra})
     with pytest.raises(montage.MontageError, match="another model"):
         montage.examples(str(tmp_path / "other.keras"), out=tmp_path / "bad", merge=[str(tmp_path / f"p{i}")
-                                                                                     for i in range(2)], **kw)
+                                                                                     for i in range(2)], **merge_kw)
     assert not (tmp_path / "bad").exists()
     r = subprocess.run([sys.executable, "-m", "montage", "examples", "--model", str(model_file), "--image",
                         str(tmp_path / "in"), "--layer", "copy", "--shard", "2/2", "--out", str(tmp_path / "x")],
@@ -172,7 +173,7 @@ def test_dask_cluster_of_two_workers_equals_one_process(tmp_path):
         done = client.gather(futures)
     assert sorted(d["shard"][0] for d in done) == [0, 1, 2]
     montage.examples(str(model_file), out=tmp_path / "merged", merge=[str(tmp_path / f"part{i}") for i in range(n)],
-                     **{k: v for k, v in kw.items() if k != "layers"})
+                     **{k: v for k, v in kw.items() if k not in ("layers", "top")})
     assert json.loads((tmp_path / "merged" / "manifest.json").read_text()) == \
         json.loads((tmp_path / "whole" / "manifest.json").read_text())
 
@@ -270,3 +271,56 @@ def test_page_reads_out_each_example(tmp_path):
         assert_apart(boxes, controls)
         assert not page.errors
         browser.close()
+
+
+def test_review_edge_cases(tmp_path, monkeypatch):
+    """A free input size, an empty shard, relative paths merged from elsewhere, a huge --top,
+    NaN maps, and what a shard's result shows."""
+    import keras
+
+    paths, arrays = spot_images(tmp_path / "in", n=5)
+    i = keras.Input((None, None, 3))
+    free = keras.Model(i, keras.layers.Conv2D(2, 3, padding="same", name="c")(i), name="free")
+    free.save(tmp_path / "free.keras")
+    m = montage.examples(str(tmp_path / "free.keras"), [str(tmp_path / "in")], tmp_path / "f", size=40,
+                         top=50, cell=4, quiet=True, preprocess="none")
+    b = m["views"][0]["blocks"][0]
+    assert b["map_shape"] == [40, 40, 2] and b["top"] == 5 and len(b["examples"][0]) == 5   # top capped
+    assert "5 images, 2 channels of 1 layers" in repr(m)
+    np.testing.assert_array_equal(m.canvas("c"), read_dzi_level(tmp_path / "f", m["views"][0]["tiles"][0]))
+    # relative image paths, shards run here, merged from another folder
+    monkeypatch.chdir(tmp_path)
+    probe_model().save(tmp_path / "probe.keras")
+    kw = dict(top=2, cell=4, quiet=True, preprocess="none")
+    parts = [montage.examples("probe.keras", ["in"], f"p{s}", shard=(s, 7), **kw) for s in range(7)]
+    assert [p["images"] for p in parts] == [1, 1, 1, 1, 1, 0, 0]          # shards 5 and 6 are empty
+    assert "shard 6/7: 0 images" in repr(parts[6]) and parts[6]._repr_png_() is None
+    with pytest.raises(montage.MontageError, match="no pictures"):
+        parts[0].canvas()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    merged = montage.examples("../probe.keras", out="../merged", merge=[f"../p{s}" for s in range(7)],
+                              cell=4, quiet=True, preprocess="none")
+    assert merged["views"][0]["blocks"][0]["examples"][0][0]["image"].startswith("in/")   # as given
+    with pytest.raises(montage.MontageError, match="--layer, --top and --score"):
+        montage.examples("../probe.keras", out="../m2", merge=["../p0"], top=3)
+    with pytest.raises(montage.MontageError, match="--score 'median'"):
+        montage.examples("../probe.keras", out="../m2", score="median")
+    with pytest.raises(montage.MontageError, match="--shard"):
+        montage.examples("../probe.keras", out="../m2", shard=(0, True))
+
+
+def test_nan_maps_are_no_response(tmp_path):
+    """A channel whose map holds NaN ranks by its finite values; an all-NaN channel has no mean."""
+    import keras
+
+    paths, _ = spot_images(tmp_path / "in", n=4)
+    i = keras.Input((SIDE, SIDE, 3))
+    x = keras.layers.Conv2D(2, 1, name="c")(i)
+    model = keras.Model(i, keras.layers.Lambda(lambda t: keras.ops.stack(
+        [keras.ops.where(t[..., 0] > 30, t[..., 0], float("nan")), t[..., 1] * float("nan")], axis=-1),
+        name="nan")(x))
+    m = montage.examples(model, [str(tmp_path / "in")], tmp_path / "o", layers=["nan"], top=2, cell=4,
+                         score="mean", quiet=True, preprocess="none")
+    b = m["views"][0]["blocks"][0]
+    assert b["stats"]["mean"][1] is None and b["stats"]["positive"][1] == 0.0 and b["dead"] == [1]
