@@ -16,7 +16,7 @@ from ._output import check_out, input_paths, staged
 from .canvas import allocate, check_fits
 from .console import note, progress
 from .errors import MontageError
-from .layout import LAYER_GAP, Grid
+from .layout import LAYER_GAP, Grid, shelf_pack
 from .manifest import finish, header, json_default
 from .options import ExamplesOptions, api
 from .paths import shown
@@ -194,12 +194,29 @@ def _boxes(state, field, shape, input_shape):
     return ys, xs, lambda y, x: [int(v) for v in field.box(int(y), int(x))]
 
 
+def band_rows(channels, top):
+    """Channels per column band: a power of two near sqrt(channels * (top + 1)), so that a layer's
+    block is about square (512 channels x 9 examples: 8 bands of 64 rows)."""
+    side = np.sqrt(channels * (top + 1))
+    return int(min(channels, 2 ** max(0, int(np.round(np.log2(side))))))
+
+
+def examples_grid(channels, top, cell, gap):
+    """(grid, rows per band): channel c's examples sit in grid row ``c % rows``, columns
+    ``(c // rows) * (top + 1) + rank``; the column after each band is left empty."""
+    rows = band_rows(channels, top)
+    bands = -(-channels // rows)
+    cols = bands * (top + 1) - 1
+    return Grid(rows, cols, rows * cols, cell, cell, 1, gap), rows
+
+
 def _draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=None):
     """Every layer's canvas (rows = channels, columns = ranks) and its manifest entries."""
     from .images import read_rgb
 
     cell, gap = int(opts.cell), style.gap
-    grids = [Grid(s.channels, s.k, s.channels * s.k, cell, cell, 1, gap) for s in states]
+    layouts = [examples_grid(s.channels, s.k, cell, gap) for s in states]
+    grids = [g for g, _ in layouts]
     for name, g in zip(names, grids):
         check_fits(g.height, g.width, 4, f"examples canvas of {name}")
     fill = np.array(style.gap_rgb, np.uint8)
@@ -231,10 +248,11 @@ def _draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=No
                     if maps is not None and fields[j] is not None:
                         patch = _tint(patch, maps[j][b, :, :, c], box, fields[j], scale[j][c])
                     g = grids[j]
-                    y0, x0 = c * g.pitch_y, r * g.pitch_x
+                    rows = layouts[j][1]
+                    y0, x0 = (c % rows) * g.pitch_y, ((c // rows) * (states[j].k + 1) + r) * g.pitch_x
                     canvases[j][y0:y0 + cell, x0:x0 + cell, :3] = _to_cell(patch, cell)
             bar.update(len(chunk))
-    return grids, canvases, geometry
+    return layouts, canvases, geometry
 
 
 def _maps(fwd, ext, rgbs):
@@ -253,7 +271,7 @@ def _finite(a):
     return [None if not np.isfinite(v) else float(f"{v:.7g}") for v in np.asarray(a, np.float64)]
 
 
-def _block(name, state, field, shape, grid, geometry, paths, score):
+def _block(name, state, field, shape, layout, geometry, paths, score):
     """A layer's manifest block; ``paths`` are the image names as given."""
     ys, xs, box_of = geometry
     examples = []
@@ -269,8 +287,8 @@ def _block(name, state, field, shape, grid, geometry, paths, score):
     positive = state.positive / max(state.count, 1)
     return {
         "layer": name, "kind": "examples", "top": int(state.k), "score": score,
-        "map_shape": [int(v) for v in shape], "grid": grid.to_dict(),
-        "rows": "channel", "cols": "rank",
+        "map_shape": [int(v) for v in shape], "grid": layout[0].to_dict(), "band_rows": layout[1],
+        "channels": int(state.channels), "rows": "channel", "cols": "rank",
         "field": None if field is None else {"jump": [a.jump for a in field.axes],
                                              "start": [a.start for a in field.axes],
                                              "size": [a.size for a in field.axes]},
@@ -351,7 +369,7 @@ def run(opts: ExamplesOptions) -> Result:
                  f"({time.perf_counter() - t0:.1f} s); render with --merge", opts.quiet)
             manifest = json.loads((Path(opts.out) / "manifest.json").read_text())
             return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
-    grids, canvases, geometry = _draw(states, fields, fwd.names, fwd.shapes, absolute, fwd.input_shape, opts,
+    layouts, canvases, geometry = _draw(states, fields, fwd.names, fwd.shapes, absolute, fwd.input_shape, opts,
                                       style, fwd)
     blocks, tiles = [], []
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
@@ -361,13 +379,11 @@ def run(opts: ExamplesOptions) -> Result:
             base = tmp / "layers" / f"{j:02d}_{slug(name)}"
             dzi = write_block(canvases[j], base, opts.tile_format, opts.tiff, opts.quiet)
             canvases[j] = None
-            block = _block(name, states[j], fields[j], fwd.shapes[j], grids[j], geometry[j], given, score)
+            block = _block(name, states[j], fields[j], fwd.shapes[j], layouts[j], geometry[j], given, score)
             block.update(dzi=f"layers/{base.name}.dzi", tiff=f"layers/{base.name}.tif" if opts.tiff else None)
             blocks.append(block)
             tiles.append({"dzi": dict(dzi, Url=f"layers/{dzi['Url']}"), "path": f"layers/{base.name}.dzi"})
-        # blocks are tall and narrow (channels x ranks): side by side, layers left to right
-        xs = np.cumsum([0] + [g.width + LAYER_GAP for g in grids])
-        origins, (wh, ww) = [(0, int(x)) for x in xs[:-1]], (max(g.height for g in grids), int(xs[-1] - LAYER_GAP))
+        origins, (wh, ww) = shelf_pack([(g.height, g.width) for g, _ in layouts], LAYER_GAP)
         for b, t, (y, x) in zip(blocks, tiles, origins):
             b["x"], b["y"] = t["x"], t["y"] = x, y
         images = sum(s.count for s in states[:1])

@@ -24,7 +24,11 @@ def probe_model():
     copy = keras.layers.Conv2D(3, 1, use_bias=False, name="copy")
     x = copy(i)
     copy.set_weights([np.eye(3, dtype="float32").reshape(1, 1, 3, 3)])
-    return keras.Model(i, keras.layers.MaxPooling2D(2, name="pool")(x), name="probe")
+    pool = keras.layers.MaxPooling2D(2, name="pool")(x)
+    wide = keras.layers.Conv2D(40, 1, name="wide")      # 40 channels: several column bands
+    out = wide(pool)
+    wide.set_weights([np.random.default_rng(3).uniform(0.1, 1, (1, 1, 3, 40)).astype("float32"), np.zeros(40, "float32")])
+    return keras.Model(i, out, name="probe")
 
 
 def spot_images(folder, n=14, seed=0):
@@ -106,6 +110,29 @@ def test_probe_top_k_positions_and_boxes(tmp_path, score):
             else:                  # the whole image, 4 x 4 block means
                 means = arrays[i].reshape(8, 4, 8, 4, 3).mean(axis=(1, 3))
                 np.testing.assert_array_equal(cell, np.round(means).astype(np.uint8))
+
+
+def test_bands_place_each_channel_where_the_manifest_says(tmp_path):
+    paths, arrays = spot_images(tmp_path / "in", n=6)
+    m = montage.examples(probe_model(), [str(tmp_path / "in")], tmp_path / "o", layers=["wide"], top=3, cell=4,
+                         preprocess="none", quiet=True)
+    b = m["views"][0]["blocks"][0]
+    rows, g = b["band_rows"], b["grid"]
+    assert rows == 16 and (g["rows"], g["cols"]) == (16, 3 * 4 - 1)
+    canvas = read_dzi_level(tmp_path / "o", m["views"][0]["tiles"][0])
+    pooled = _pool(arrays)
+    w = np.random.default_rng(3).uniform(0.1, 1, (3, 40)).astype("float32")
+    names = [p.name for p in paths]
+    for ch in (0, 15, 16, 33, 39):
+        for r, e in enumerate(b["examples"][ch]):
+            y0, x0 = (ch % rows) * 5, ((ch // rows) * 4 + r) * 5
+            i = names.index(Path(e["image"]).name)
+            want = (pooled[i] @ w[:, ch]).reshape(-1)
+            assert e["y"] * 16 + e["x"] == int(np.argmax(want))                    # the unit's own maximum
+            cell = canvas[y0:y0 + 4, x0:x0 + 4, :3]
+            patch = arrays[i, e["box"][0]:e["box"][2], e["box"][1]:e["box"][3]]     # a 2 x 2 field
+            np.testing.assert_array_equal(cell, np.repeat(np.repeat(patch, 2, 0), 2, 1).astype(np.uint8))
+    assert (canvas[:, 3 * 5:3 * 5 + 4] == m["gap_color"]).all()                     # the empty column
 
 
 def test_shards_merge_into_the_single_pass(tmp_path):
@@ -250,8 +277,8 @@ def test_page_reads_out_each_example(tmp_path):
     from playwright.sync_api import sync_playwright
 
     spot_images(tmp_path / "in", n=8)
-    m = montage.examples(probe_model(), [str(tmp_path / "in")], tmp_path / "o", layers=["copy", "pool"], top=4,
-                         cell=16, preprocess="none", quiet=True)
+    m = montage.examples(probe_model(), [str(tmp_path / "in")], tmp_path / "o", layers=["copy", "pool", "wide"],
+                         top=4, cell=16, preprocess="none", quiet=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=test_viewer.CHROMIUM, args=test_viewer.ARGS, headless=True)
         page = open_page(browser, (tmp_path / "o" / "index.html").as_uri())
@@ -266,6 +293,15 @@ def test_page_reads_out_each_example(tmp_path):
             assert float(r["score"]) == pytest.approx(e["score"], rel=1e-6)
         text = readout(page)["text"]
         assert "positive" in text and "field    2 x 2 px" in text, text
+        w = m["views"][0]["blocks"][2]                      # wide: 40 channels in bands of band_rows
+        assert w["band_rows"] < 40 and w["grid"]["cols"] == -(-40 // w["band_rows"]) * 5 - 1
+        zoom_to_block(page, w)
+        for ch, rank in ((0, 1), (w["band_rows"] + 3, 2), (39, 3)):
+            hover(page, w, (ch % w["band_rows"]) * w["grid"]["cols"] + (ch // w["band_rows"]) * 5 + rank)
+            r = readout(page)["data"]
+            assert (r["channel"], r["rank"]) == (str(ch), str(rank)) and r["image"] == w["examples"][ch][rank]["image"]
+        hover(page, w, 4)                                   # the empty column after a band: a gap
+        assert "channel" not in readout(page)["data"]
         boxes, controls = label_boxes(page)
         assert any("channels" in x["text"] for x in boxes) and any("best first" in x["text"] for x in boxes)
         assert_apart(boxes, controls)

@@ -49,6 +49,7 @@
     if (ry >= g.cell_h * g.scale || rx >= g.cell_w * g.scale) return null;
     var k = row * g.cols + col;
     if (k >= g.n) return null;
+    if (b.kind === "examples" && !cellNames(b, k)) return null;   // the empty column between bands
     return { block: b, row: row, col: col, k: k, cy: Math.floor(ry / g.scale), cx: Math.floor(rx / g.scale) };
   }
   function cellRect(b, k, dx) {
@@ -67,13 +68,19 @@
     }
     if (b.kind === "rgb") return { filter: k };
     if (b.kind === "depthwise") return { channel: k, input: Math.floor(k / b.multiplier), multiplier: k % b.multiplier };
-    if (b.kind === "examples") return { channel: Math.floor(k / b.grid.cols), rank: k % b.grid.cols };
+    if (b.kind === "examples") {   // column bands of band_rows channels, an empty column between bands
+      var col = k % b.grid.cols, band = Math.floor(col / (b.top + 1)), rank = col % (b.top + 1);
+      var ch = band * b.band_rows + Math.floor(k / b.grid.cols);
+      return rank === b.top || ch >= b.channels ? null : { channel: ch, rank: rank };
+    }
     return { channel: k };
   }
   function cellIndex(b, q) {
     if (b.kind === "filters") return q.filter * b.grid.cols + q.channel - groupOffset(b, q.filter);
     if (b.kind === "rgb") return q.filter;
-    if (b.kind === "examples") return q.channel * b.grid.cols + q.rank;
+    if (b.kind === "examples") {
+      return (q.channel % b.band_rows) * b.grid.cols + Math.floor(q.channel / b.band_rows) * (b.top + 1) + q.rank;
+    }
     return q.channel;
   }
   function cellRange(b, k) {
@@ -553,7 +560,8 @@
     nav.textContent = "";
     view().blocks.forEach(function (b) {
       var g = b.grid;
-      var btn = el("button", safe(b.layer) + "  (" + g.rows + " x " + g.cols + ")");
+      var size = b.kind === "examples" ? b.channels + " channels x top " + b.top : g.rows + " x " + g.cols;
+      var btn = el("button", safe(b.layer) + "  (" + size + ")");
       btn.dataset.layer = b.layer;
       btn.addEventListener("click", function () { showBlock(b); });
       btn.addEventListener("mouseenter", function () { loadValues(b); });
@@ -597,7 +605,10 @@
   var LINE = 16;   // plate height
   function axisTitles(b) {
     if (b.kind === "filters") return { across: "input channels \u2192", down: "filters \u2192" };
-    if (b.kind === "examples") return { across: "top " + b.top + " images, best first \u2192", down: "channels \u2192" };
+    if (b.kind === "examples") {
+      return { across: "top " + b.top + " images, best first \u2192  (then the next " + b.band_rows + " channels)",
+               down: "channels \u2192" };
+    }
     var n = b.grid.n - 1;
     var what = b.kind === "rgb" ? "filters" : b.kind === "depthwise" ? "output channels" : "channels";
     return { across: what + " 0 .. " + n + ", row by row \u2192" };
@@ -716,7 +727,8 @@
     ctx.lineJoin = "round";
     onScreen.forEach(function (o) {
       var b = o.b, g = b.grid, p = pitch(g), zoom = (o.br.x - o.tl.x) / o.s[1];
-      if (b.kind !== "filters" && b.kind !== "examples") { labelCells(b, g, p, zoom, W, H, px, index); return; }
+      if (b.kind === "examples") return;   // banded: grid rows and columns are not channels and ranks
+      if (b.kind !== "filters") { labelCells(b, g, p, zoom, W, H, px, index); return; }
       var widest = ctx.measureText(String(Math.max(g.rows, g.cols) - 1)).width + 6;
       if (p[1] * zoom < Math.max(18, widest) || p[0] * zoom < 14) return;   // too small to label each
       var left = Math.max(o.tl.x, 0), top = Math.max(o.tl.y, 0);
