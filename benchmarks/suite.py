@@ -302,6 +302,42 @@ def examples(work, quick):
     return rows, {"bare": bare, "run": run, "pass": shard, "peaks": {str(k): v for k, v in peaks.items()}}
 
 
+def features_scale(work, quick):
+    """The features page at dataset scale, in the real Chromium: page size, start-up, JS heap and
+    switching for many images, against the same for few; render memory for many against few."""
+    import shutil
+
+    from .page import measure_page
+
+    small, large = (8, 40) if quick else (1000, 10000)
+    layers = ["--layer", "block1_conv1", "block1_conv2", "--size", "32", "--tile-format", "jpeg", "--values", "-1"]
+    out, folder = {}, make_images(work / "in", large, seed=11)
+    few = work / "few"
+    few.mkdir()
+    for f in sorted(folder.iterdir())[:small]:
+        shutil.copy2(f, few / f.name)
+    for n, src in ((small, few), (large, folder)):
+        out[n] = process(_montage("features", "--image", src, *layers, "--out", work / f"o{n}"), cwd=ROOT)
+    pages = {n: measure_page(work / f"o{n}" / "index.html") for n in (small, large)}
+    p, q = pages[large], pages[small]
+    mem = out[large]["peak_bytes"] / out[small]["peak_bytes"]
+    rows = [
+        row(f"features page of {large:,} images: index.html", p["html_bytes"] / 1e6, "MB", q["html_bytes"] / 1e6,
+            f"{small:,} images", None, "<= 1 MB", _target(quick, p["html_bytes"] <= 1e6)),
+        row("... page ready (tiles drawn), real Chromium", p["ready_s"], "s", q["ready_s"], f"{small:,} images",
+            q["ready_s"] / p["ready_s"], "<= 1 s", _target(quick, p["ready_s"] <= 1)),
+        row("... JS heap when ready", p["heap_bytes"] / 1e6, "MB", q["heap_bytes"] / 1e6, f"{small:,} images",
+            q["heap_bytes"] / p["heap_bytes"], "<= 100 MB", _target(quick, p["heap_bytes"] <= 100e6)),
+        row("... switching to the last image, tiles and readout value", p["switch_s"], "s", q["switch_s"],
+            f"{small:,} images", q["switch_s"] / p["switch_s"], "<= 0.5 s", _target(quick, p["switch_s"] <= 0.5)),
+        row(f"... render peak memory, {large:,} images", out[large]["peak_bytes"] / GB, "GB",
+            out[small]["peak_bytes"] / GB, f"{small:,} images", 1 / mem, "flat (<= 1.1x)",
+            _target(quick, mem <= 1.1)),
+        row(f"... render, {large:,} images (32 px inputs, 2 layers)", large / out[large]["median_s"], "img/s"),
+    ]
+    return rows, {"render": {str(k): v for k, v in out.items()}, "pages": {str(k): v for k, v in pages.items()}}
+
+
 def tile_formats(work, quick):
     """Each tile format through montage's writer against libvips' own dzsave defaults."""
     import pyvips
@@ -407,6 +443,7 @@ BENCHMARKS = {
     "features_batches": features_batches,
     "memory_flat": memory_flat,
     "examples": examples,
+    "features_scale": features_scale,
     "tile_formats": tile_formats,
     "other_models": other_models,
 }

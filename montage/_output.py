@@ -27,7 +27,7 @@ _ITEM = r"(layers|images)/\d+_[A-Za-z0-9_.-]+"
 OWN_FILES = re.compile("|".join([
     r"index\.html", r"manifest\.json", r"viewer\.js", r"viewer\.css", r"partial\.npz",
     r"openseadragon/openseadragon\.min\.js", r"openseadragon/images/[A-Za-z0-9_.-]+\.png",
-    _ITEM + r"\.(dzi|png|tif|values(\.\d+)?\.js)",
+    _ITEM + r"\.(dzi|png|tif|view\.js|values(\.\d+)?\.js)",
     _ITEM + r"_files/(vips-properties\.xml|\d+/\d+_\d+\.(png|webp|jpg|jpeg))",
 ]))
 OWN_DIRS = re.compile(r"openseadragon|openseadragon/images|layers|images|" + _ITEM + r"_files(/\d+)?")

@@ -88,3 +88,44 @@ def finish(folder, manifest, title, quiet):
     if not viewer.build(folder, folder / "manifest.json", title):
         note("OpenSeadragon is not installed (run `npm ci` in the montage source folder, or set "
              "MONTAGE_OSD_DIR): the page will load it from a CDN and needs a network", quiet)
+
+
+VIEW_CALL = "montageView("
+
+
+def write_view(path, index, view):
+    """One image's view (its tiles, and per layer its ranges and values) as a script for the page,
+    which loads it when that image is shown; :func:`finish_views` streams these into the manifest."""
+    text = json.dumps(view, allow_nan=False, default=json_default)
+    path.write_text(f"{VIEW_CALL}{index},{text});\n", encoding="utf-8")
+
+
+def read_view(path):
+    """The view dict a :func:`write_view` file holds."""
+    text = path.read_text(encoding="utf-8")
+    return json.loads(text[text.index(",") + 1:text.rindex(")")])
+
+
+def finish_views(folder, head, names, bases, layout, title, quiet):
+    """Write ``manifest.json`` (``head`` plus every image's view, streamed from the per-image
+    files, never all in memory) and a page that inlines only ``head``, the image index and the
+    geometry all images share: its size and start-up do not grow with the images' data."""
+    from . import viewer
+
+    with open(folder / "manifest.json", "w", encoding="utf-8") as f:
+        f.write(json.dumps(head, allow_nan=False, default=json_default)[:-1] + ', "views": [')
+        for i, base in enumerate(bases):
+            text = (folder / "images" / f"{base}.view.js").read_text(encoding="utf-8")
+            f.write((", " if i else "") + text[text.index(",") + 1:text.rindex(")")])
+        f.write("]}")
+    page = folder / ".page.json"
+    with open(page, "w", encoding="utf-8") as f:
+        json.dump({**head, "images": {"names": names, "bases": bases}, "layout": layout}, f, allow_nan=False,
+                  default=json_default)
+    try:
+        ok = viewer.build(folder, page, title)
+    finally:
+        page.unlink()
+    if not ok:
+        note("OpenSeadragon is not installed (run `npm ci` in the montage source folder, or set "
+             "MONTAGE_OSD_DIR): the page will load it from a CDN and needs a network", quiet)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,13 +17,13 @@ from .canvas import check_fits, paint
 from .console import note, progress
 from .errors import MontageError
 from .layout import LAYER_GAP, Grid, near_square, scale_at_least, shelf_pack
-from .manifest import finish, header, norm_entry, write_values
+from .manifest import finish_views, header, norm_entry, read_view, write_view, write_values
 from .normalize import FEATURE_MODES, GRID_MODES, grid_ranges, group_range
 from .options import FeaturesOptions, api
 from .paths import shown
 from .result import Result, in_temporary_folder
 from .style import BACKGROUND, Style
-from .write import dzi_descriptor, write_block
+from .write import dzi_descriptor, sibling, write_block
 
 
 @dataclass(frozen=True)
@@ -155,25 +156,53 @@ def run(opts: FeaturesOptions) -> Result:
     check_fits(*atlas.world, 4 * (AtlasWriter.DEPTH + 1), "atlases of the images being written")
     note(f"{len(good)} image(s) x {sum(s[2] for s in fwd.shapes):,} feature maps of {len(fwd.names)} layers; "
          f"forward pass on {device()}, batches of {fwd.batch_size}", opts.quiet)
-    views = []
+    names, bases, layout = [], [], None   # per image only its name: the views stream to files
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         (tmp / "images").mkdir()
         with progress(len(good), "images", "img", opts.quiet) as bar, AtlasWriter() as writer:
             for batch, outs in fwd.run(good):
                 check_stop()
                 for j, path in enumerate(batch.paths):
-                    base = tmp / "images" / f"{len(views):05d}_{slug(Path(path).stem)}"
+                    i = len(names)
+                    base = tmp / "images" / f"{i:05d}_{slug(Path(path).stem)}"
                     view = draw_atlas(outs, j, batch.rgb[j] if opts.overlay else None, atlas, style,
-                                      writer, base, opts, opts.values < 0 or len(views) < opts.values)
-                    views.append({**view, "name": str(path)})
+                                      writer, base, opts, opts.values < 0 or i < opts.values)
+                    view = {**view, "name": str(path)}
+                    write_view(sibling(base, ".view.js"), i, view)
+                    layout = layout or _shared(view)
+                    names.append(str(path))
+                    bases.append(base.name)
                 bar.update(len(batch.paths))
-        manifest = {**header("features", fwd.loaded, style, input_size=ih, device=device()),
-                    "skipped": skipped, "views": views}
-        finish(tmp, manifest, f"{fwd.loaded.name} feature maps", opts.quiet)
+        head = {**header("features", fwd.loaded, style, input_size=ih, device=device()), "skipped": skipped}
+        finish_views(tmp, head, names, bases, layout, f"{fwd.loaded.name} feature maps", opts.quiet)
     dt = time.perf_counter() - t0
-    note(f"{len(views)} image(s) -> {Path(opts.out) / 'index.html'} ({dt:.1f} s, "
-         f"{len(views) / dt:.2f} images/s)", opts.quiet)
+    note(f"{len(names)} image(s) -> {Path(opts.out) / 'index.html'} ({dt:.1f} s, "
+         f"{len(names) / dt:.2f} images/s)", opts.quiet)
+    manifest = {**head, "views": Views(Path(opts.out) / "images", bases)}
     return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
+
+
+def _shared(view):
+    """What every image's view has in common (one atlas layout): the world, the tile format and
+    size, the blocks' geometry, the input's place; the page builds each view from it."""
+    dzi = {k: v for k, v in view["tiles"][0]["dzi"].items() if k != "Url"}
+    blocks = [{k: v for k, v in b.items() if k not in ("normalize", "values")} for b in view["blocks"]]
+    return {"world": view["world"], "dzi": dzi, "blocks": blocks, "input": view.get("input")}
+
+
+class Views(Sequence):
+    """The views of a features result, read from their per-image files when asked for."""
+
+    def __init__(self, folder, bases):
+        self.folder, self.bases = Path(folder), list(bases)
+
+    def __len__(self):
+        return len(self.bases)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return read_view(self.folder / f"{self.bases[i]}.view.js")
 
 
 @api(FeaturesOptions, ("model", "images", "out"))

@@ -700,3 +700,53 @@ def test_rgb_kernels_are_three_aligned_tables_and_values_load_before_the_pointer
         np.testing.assert_array_equal(got, kernel[:, :, c, 3])   # exact: the shortest float32 round-trip
     assert page.errors == []
     page.close()
+
+
+def test_features_page_scales_with_many_images(browser, tmp_path):
+    """A few hundred images: the page grows only by the image index; switching to the last image
+    shows its tiles and its readout values; search finds an image; side by side is a grid."""
+    from helpers import random_images
+
+    sizes = {}
+    for n in (20, 240):
+        random_images(tmp_path / f"in{n}", n, side=32)
+        m = montage.features(small_model(side=32), [str(tmp_path / f"in{n}")], tmp_path / f"o{n}", layers=["conv_a"],
+                             values=-1, tile_format="jpeg", quiet=True)
+        sizes[n] = (tmp_path / f"o{n}" / "index.html").stat().st_size
+    index_growth = sum(len(json.dumps(v["name"])) + 14 for v in m["views"][20:])   # names and file bases
+    assert sizes[240] - sizes[20] < 1.5 * index_growth                 # nothing per image but its name
+    page = open_page(browser, (tmp_path / "o240" / "index.html").as_uri(), size=(1100, 700))
+    assert page.evaluate("document.querySelectorAll('#views .vrows button').length") < 30   # a virtual list
+    last = len(m["views"]) - 1
+    target = m["views"][last]["name"]
+    page.fill("#views .search", target.split("/")[-1])
+    assert page.evaluate("document.querySelector('#views .count').textContent").startswith("1 of 240")
+    page.click("#views .vrows button")
+    page.wait_for_function(f"montage.state.view === {last}", timeout=5000)
+    wait_drawn(page)
+    b = m["views"][last]["blocks"][0]
+    zoom_to_block(page, b)
+    acts = None
+    for _ in range(40):                  # the image's data and values arrive as scripts
+        hover(page, b, 2, (0.4, 0.6))
+        data = readout(page)["data"]
+        if "value" in data:
+            acts = data
+            break
+        page.wait_for_timeout(100)
+    assert acts and acts["layer"] == "conv_a" and acts["channel"] == "2"
+    view = json.loads((tmp_path / "o240" / "manifest.json").read_text())["views"][last]
+    assert view["name"] == target and view["blocks"][0]["values"]
+    page.fill("#views .search", "")
+    page.click("#views button.compare")
+    page.wait_for_function("montage.compare && montage.viewer.world.getItemCount() === montage.compare.length",
+                           timeout=10000)
+    wait_drawn(page)
+    shown = page.evaluate("montage.compare")
+    assert last in shown and len(shown) == 16
+    ys = page.evaluate("() => { var w = montage.viewer.world, out = [];"
+                       "for (var i = 0; i < w.getItemCount(); i++) out.push(w.getItemAt(i).getBounds().y);"
+                       "return out; }")
+    assert len(set(round(y) for y in ys)) >= 3                          # rows of atlases: a grid
+    assert not page.errors
+    page.close()

@@ -11,6 +11,52 @@
   var now = function () { return (window.performance || Date).now(); };
   window.montage = { manifest: M, state: state };
 
+  /* Feature maps of many images: the page holds only the image index and the geometry all
+   * images share; each image's own data (per-channel ranges, where its values are) comes from
+   * images/NAME.view.js, a script loaded when that image is shown (a page on file:// cannot
+   * fetch). M.views stays an array-like, built one view at a time. */
+  var VIEWS_KEPT = 256;   // images whose data stay loaded (the least recently shown go)
+  var side = {}, sideOrder = [], asked = {}, made = {};
+  if (M.images) {
+    var L = M.layout, NAMES = M.images.names, BASES = M.images.bases;
+    var makeView = function (i) {
+      var d = side[i];
+      if (!d) askView(i);
+      return { name: NAMES[i], world: L.world, input: L.input, ready: !!d,
+               tiles: [{ dzi: Object.assign({}, L.dzi, { Url: "images/" + BASES[i] + "_files/" }), x: 0, y: 0,
+                         path: "images/" + BASES[i] + ".dzi" }],
+               blocks: d ? d.blocks : L.blocks };
+    };
+    M.views = new Proxy([], { get: function (t, k) {
+      if (k === "length") return NAMES.length;
+      if (typeof k === "string" && /^[0-9]+$/.test(k)) {
+        var i = +k;
+        if (i >= NAMES.length) return undefined;
+        if (!made[i] || (!made[i].ready && side[i])) made[i] = makeView(i);
+        return made[i];
+      }
+      return t[k];
+    } });
+  }
+  function askView(i) {
+    if (asked[i]) return;
+    asked[i] = true;
+    var sc = document.createElement("script");
+    sc.src = "images/" + M.images.bases[i] + ".view.js";
+    sc.onerror = function () { asked[i] = "failed"; if (typeof redraw === "function") redraw(); };
+    document.body.appendChild(sc);
+  }
+  window.montageView = function (i, v) {
+    side[i] = v;
+    delete made[i];
+    sideOrder.push(i);
+    while (sideOrder.length > VIEWS_KEPT) {
+      var old = sideOrder.shift();
+      if (old !== state.view && sideOrder.indexOf(old) < 0) { delete side[old]; delete made[old]; delete asked[old]; }
+    }
+    if (window.montage.ready) { redraw(); drawLabels(); }
+  };
+
   function el(tag, text, cls) {
     var e = document.createElement(tag);
     if (text !== undefined) e.textContent = text;
@@ -52,9 +98,10 @@
     if (b.kind === "examples" && !cellNames(b, k)) return null;   // the empty column between bands
     return { block: b, row: row, col: col, k: k, cy: Math.floor(ry / g.scale), cx: Math.floor(rx / g.scale) };
   }
-  function cellRect(b, k, dx) {
+  function cellRect(b, k, dx, dy) {
     var g = b.grid, p = pitch(g), row = Math.floor(k / g.cols), col = k % g.cols;
-    return new OSD.Rect((dx || 0) + b.x + col * p[1], b.y + row * p[0], g.cell_w * g.scale, g.cell_h * g.scale);
+    return new OSD.Rect((dx || 0) + b.x + col * p[1], (dy || 0) + b.y + row * p[0], g.cell_w * g.scale,
+                        g.cell_h * g.scale);
   }
   /* A block's cell index k <-> named indices (filter/channel). */
   /* A grouped conv's column j of filter f is input channel j + (f's group) * columns. */
@@ -179,23 +226,41 @@
 
   /* ---- readout ---- */
   var view = function () { return M.views[state.view]; };
-  /* The images on screen: the current one, or all of them side by side ("compare"), each
-   * shifted right by dx. Atlases of one run share their geometry, so blocks line up. */
+  function nameOf(i) { return M.images ? M.images.names[i] : M.views[i].name; }
+  function findImage(name) {
+    if (M.images) return M.images.names.indexOf(name);
+    for (var i = 0; i < M.views.length; i++) if (M.views[i].name === name) return i;
+    return -1;
+  }
+  /* The images on screen: the current one, or a page of them side by side ("compare": the
+   * images listed in state.compare, in a grid), each shifted by (dx, dy). Atlases of one run
+   * share their geometry, so blocks line up. */
+  var COMPARE_MAX = 16;
   var stride = function () { return view().world[0] * 1.05 + 64; };
-  /* which image's copy lies under world x, side by side */
-  var imageAt = function (x) { return Math.max(0, Math.min(M.views.length - 1, Math.floor(x / stride()))); };
+  var strideY = function () { return view().world[1] * 1.05 + 64; };
+  function gridCols() { return Math.ceil(Math.sqrt(state.compare.length)); }
+  function placeOf(j) {
+    var c = gridCols();
+    return { dx: (j % c) * stride(), dy: Math.floor(j / c) * strideY() };
+  }
+  /* which compared image's copy lies under world (x, y): {j: its place, i: its view} */
+  function imageAt(x, y) {
+    var c = gridCols(), col = Math.max(0, Math.min(c - 1, Math.floor(x / stride())));
+    var j = Math.max(0, Math.min(state.compare.length - 1, Math.floor((y || 0) / strideY()) * c + col));
+    return { j: j, i: state.compare[j] };
+  }
   function shown() {
-    if (!state.compare) return [{ i: state.view, dx: 0 }];
-    return M.views.map(function (v, i) { return { i: i, dx: i * stride() }; });
+    if (!state.compare) return [{ i: state.view, dx: 0, dy: 0 }];
+    return state.compare.map(function (i, j) { var p = placeOf(j); return { i: i, dx: p.dx, dy: p.dy }; });
   }
   function hit(wx, wy) {
     var entries = shown();
     for (var e = 0; e < entries.length; e++) {
-      var en = entries[e], blocks = M.views[en.i].blocks;
-      if (wx < en.dx || wx > en.dx + M.views[en.i].world[0]) continue;
+      var en = entries[e], v = M.views[en.i], blocks = v.blocks;
+      if (wx < en.dx || wx > en.dx + v.world[0] || wy < en.dy || wy > en.dy + v.world[1]) continue;
       for (var i = 0; i < blocks.length; i++) {
-        var h = locate(blocks[i], wx - en.dx, wy);
-        if (h) { h.view = en.i; h.dx = en.dx; return h; }
+        var h = locate(blocks[i], wx - en.dx, wy - en.dy);
+        if (h) { h.view = en.i; h.dx = en.dx; h.dy = en.dy; return h; }
       }
     }
     return null;
@@ -228,10 +293,14 @@
     Object.keys(r.dataset).forEach(function (k) { delete r.dataset[k]; });
     if (!h) { r.textContent = "point at a cell"; colorbarIdle(); return; }
     if (h.block.kind === "examples") { drawExample(r, h); return; }
+    var hv = M.views[h.view === undefined ? state.view : h.view];
+    if (!h.block.normalize && hv.ready) {   // the pointer met the shared geometry; the data came since
+      for (var bi = 0; bi < hv.blocks.length; bi++) if (hv.blocks[bi].layer === h.block.layer) h.block = hv.blocks[bi];
+    }
     var b = h.block, names = cellNames(b, h.k), lines = [];
     r.dataset.layer = b.layer;
     Object.keys(names).forEach(function (k) { r.dataset[k] = names[k]; });
-    if (M.kind === "features") lines.push("image    " + safe(M.views[h.view === undefined ? state.view : h.view].name));
+    if (M.kind === "features") lines.push("image    " + safe(nameOf(h.view === undefined ? state.view : h.view)));
     lines.push("layer    " + safe(b.layer));
     if (names.filter !== undefined) lines.push("filter   " + names.filter);
     if (names.channel !== undefined) lines.push((b.kind === "depthwise" ? "output   " : "channel  ") + names.channel);
@@ -245,6 +314,12 @@
     if (b.kind === "features") {
       lines.push("y, x     " + h.cy + ", " + h.cx);
       r.dataset.y = h.cy; r.dataset.x = h.cx;
+    }
+    if (!b.normalize) {   // this image's ranges and values are on their way
+      lines.push(asked[h.view === undefined ? state.view : h.view] === "failed" ? "this image's data: not found"
+                 : "loading this image's ranges and values...");
+      r.appendChild(el("div", lines.join("\n")));
+      return;
     }
     var rg = cellRange(b, h.k), v = loadValues(b);
     if (b.kind === "features" && !b.values) lines.push("value    not written for this image (montage features --values N)");
@@ -337,6 +412,7 @@
 
   function colorbarIdle() {
     var bs = view().blocks;
+    if (bs.length && !bs[0].normalize) return;
     if (bs.length && bs[0].normalize) drawColorbar(bs[0], cellRange(bs[0], 0), null);
   }
 
@@ -346,7 +422,7 @@
     var out = [];
     shown().forEach(function (en) {
       M.views[en.i].tiles.forEach(function (t) {
-        out.push({ tileSource: { Image: t.dzi }, x: en.dx + t.x, y: t.y, width: +t.dzi.Size.Width });
+        out.push({ tileSource: { Image: t.dzi }, x: en.dx + t.x, y: en.dy + t.y, width: +t.dzi.Size.Width });
       });
     });
     return out;
@@ -366,11 +442,16 @@
   var PAD = { top: 64, left: 40, right: 24, bottom: 24 };
   function worldBounds() {
     var w = view().world, c = viewer.container;
-    var width = state.compare ? (M.views.length - 1) * stride() + w[0] : w[0];
+    var width = w[0], height = w[1];
+    if (state.compare) {
+      var n = state.compare.length, c = gridCols();
+      width = (c - 1) * stride() + w[0];
+      height = (Math.ceil(n / c) - 1) * strideY() + w[1];
+    }
     var z = Math.min(Math.max(c.clientWidth - PAD.left - PAD.right, 64) / width,
-                     Math.max(c.clientHeight - PAD.top - PAD.bottom, 64) / w[1]);   // screen px per world px
+                     Math.max(c.clientHeight - PAD.top - PAD.bottom, 64) / height);   // screen px per world px
     return new OSD.Rect(-PAD.left / z, -PAD.top / z, width + (PAD.left + PAD.right) / z,
-                        w[1] + (PAD.top + PAD.bottom) / z);
+                        height + (PAD.top + PAD.bottom) / z);
   }
   function goHome(immediate) { viewer.viewport.fitBounds(worldBounds(), immediate); }
 
@@ -400,10 +481,10 @@
   function blockAt(wx, wy) {
     var entries = shown();
     for (var e = 0; e < entries.length; e++) {
-      var blocks = M.views[entries[e].i].blocks, x = wx - entries[e].dx;
+      var blocks = M.views[entries[e].i].blocks, x = wx - entries[e].dx, y = wy - entries[e].dy;
       for (var i = 0; i < blocks.length; i++) {
         var b = blocks[i], s = gridSize(b.grid);
-        if (x >= b.x && wy >= b.y && x < b.x + s[1] && wy < b.y + s[0]) return b;
+        if (x >= b.x && y >= b.y && x < b.x + s[1] && y < b.y + s[0]) return b;
       }
     }
     return null;
@@ -416,12 +497,12 @@
     if (!h) { history.replaceState(null, "", location.pathname + location.search); return; }
     selectLayer(h.block.layer);   // the form starts from the pinned cell's layer
     var q = cellNames(h.block, h.k), parts = [];
-    if (M.kind === "features") parts.push("image=" + encodeURIComponent(M.views[h.view === undefined ? state.view : h.view].name));
+    if (M.kind === "features") parts.push("image=" + encodeURIComponent(nameOf(h.view === undefined ? state.view : h.view)));
     parts.push("layer=" + encodeURIComponent(h.block.layer));
     Object.keys(q).forEach(function (k) { parts.push(k + "=" + q[k]); });
     history.replaceState(null, "", "#" + parts.join("&"));
     if (zoom) {
-      var r = cellRect(h.block, h.k, h.dx), m = Math.max(r.width, r.height) * 2;
+      var r = cellRect(h.block, h.k, h.dx, h.dy), m = Math.max(r.width, r.height) * 2;
       viewer.viewport.fitBounds(new OSD.Rect(r.x - m, r.y - m, r.width + 2 * m, r.height + 2 * m), true);
     }
   }
@@ -431,28 +512,26 @@
     return null;
   }
   function jumpTo(q) {
-    var vi = state.view;
+    var vi = state.view, at = { dx: 0, dy: 0 };
     if (q.image !== undefined && state.compare) {
-      vi = -1;
-      for (var j = 0; j < M.views.length; j++) if (M.views[j].name === q.image) vi = j;
-      if (vi < 0) return false;
-    } else if (q.image !== undefined && q.image !== view().name) {
-      for (var i = 0; i < M.views.length; i++) {
-        if (M.views[i].name === q.image) {
-          var rest = Object.assign({}, q);
-          delete rest.image;
-          setView(i, false, function () { jumpTo(rest); });
-          return true;
-        }
-      }
-      return false;
+      var j = state.compare.indexOf(findImage(q.image));
+      if (j < 0) return false;
+      vi = state.compare[j];
+      at = placeOf(j);
+    } else if (q.image !== undefined && q.image !== nameOf(state.view)) {
+      var i = findImage(q.image);
+      if (i < 0) return false;
+      var rest = Object.assign({}, q);
+      delete rest.image;
+      setView(i, false, function () { jumpTo(rest); });
+      return true;
     }
     var b = findBlock(q.layer);
     if (!b) return false;
     var k = cellIndex(b, { filter: +(q.filter || 0), channel: +(q.channel || 0), rank: +(q.rank || 0) });
     if (!(k >= 0 && k < b.grid.n)) return false;
     pin({ block: b, k: k, row: Math.floor(k / b.grid.cols), col: k % b.grid.cols, cy: 0, cx: 0,
-          view: vi, dx: state.compare ? vi * stride() : 0 }, true);
+          view: vi, dx: at.dx, dy: at.dy }, true);
     return true;
   }
   function parseHash() {
@@ -494,49 +573,127 @@
       viewer.addTiledImage(ts);
     });
   }
-  /* side by side: every image in one row, the same region of the current one kept in view */
+  /* Side by side: a page of up to COMPARE_MAX images in a grid — the page of the search's
+   * matches that holds the current image — its region kept in view. */
   function setCompare(on) {
     if (on === !!state.compare) return;
     var b = viewer.viewport.getBounds(true), c = viewer.viewport.getCenter(true);
     if (on) {
-      b.x += state.view * stride();
+      var list = state.matches, at = Math.max(0, list.indexOf(state.view));
+      at -= at % COMPARE_MAX;   // the page of matches that holds the current image
+      state.compare = list.slice(at, at + COMPARE_MAX);
+      if (state.compare.indexOf(state.view) < 0) state.compare.unshift(state.view);
+      state.compare = state.compare.slice(0, COMPARE_MAX);
     } else {
-      var i = imageAt(c.x);
-      b.x -= i * stride();
-      state.view = i;
+      var where = imageAt(c.x, c.y), p = placeOf(where.j);
+      b.x -= p.dx; b.y -= p.dy;
+      state.view = where.i;
+      state.compare = false;
     }
-    state.compare = on;
     state.pinned = null;
-    reload(b, true);
+    reload(b, !on, on ? function () { goHome(true); } : null);
     markActive();
     drawReadout(null);
   }
   function markActive() {
-    Array.prototype.forEach.call($("views").querySelectorAll("button[data-view]"), function (b, j) {
-      b.classList.toggle("active", !state.compare && j === state.view);
-    });
     var cmp = $("views").querySelector("button.compare");
     if (cmp) cmp.classList.toggle("active", !!state.compare);
+    drawList();
+    window.montage.compare = state.compare ? state.compare.slice() : null;
+  }
+  /* The image switcher: a search box and a virtual list (only the rows in sight are in the
+   * page), each row with a thumbnail from a small level of that image's own pyramid. */
+  var ROW = 22;
+  state.matches = [];
+  function thumbUrl(i) {
+    var d = M.images ? M.layout.dzi : M.views[i].tiles[0].dzi;
+    var w = +d.Size.Width, h = +d.Size.Height, top = Math.ceil(Math.log2(Math.max(w, h, 1)));
+    var level = Math.max(0, top - Math.max(0, Math.ceil(Math.log2(Math.max(w, h) / 20))));
+    var base = M.images ? "images/" + M.images.bases[i] + "_files/" : M.views[i].tiles[0].dzi.Url;
+    return base + level + "/0_0." + d.Format;
+  }
+  function search(text) {
+    var q = text.toLowerCase(), n = M.views.length, out = [];
+    for (var i = 0; i < n; i++) if (!q || nameOf(i).toLowerCase().indexOf(q) >= 0) out.push(i);
+    state.matches = out;
+    var list = $("views").querySelector(".vlist");
+    list.querySelector(".vspace").style.height = out.length * ROW + "px";
+    list.scrollTop = 0;
+    $("views").querySelector(".count").textContent = out.length + " of " + n + " images";
+    drawList();
+  }
+  function drawList() {
+    var list = $("views").querySelector(".vlist");
+    if (!list) return;
+    var rows = list.querySelector(".vrows"), first = Math.floor(list.scrollTop / ROW);
+    var last = Math.min(state.matches.length, first + Math.ceil((list.clientHeight || 200) / ROW) + 2);
+    rows.textContent = "";
+    rows.style.top = first * ROW + "px";
+    for (var r = first; r < last; r++) {
+      (function (i) {
+        var btn = el("button");
+        btn.dataset.view = i;
+        var img = el("img");
+        img.src = thumbUrl(i);
+        img.alt = "";
+        btn.appendChild(img);
+        btn.appendChild(el("span", safe(nameOf(i))));
+        btn.classList.toggle("active", state.compare ? state.compare.indexOf(i) >= 0 : i === state.view);
+        btn.addEventListener("click", function () { choose(i); });
+        rows.appendChild(btn);
+      })(state.matches[r]);
+    }
+  }
+  function choose(i) {
+    if (state.compare) {   // in the grid: go to that image's copy of the current region
+      var j = state.compare.indexOf(i);
+      if (j < 0) { setCompare(false); setView(i, true); setCompare(true); return; }
+      var c = viewer.viewport.getCenter(true), cur = imageAt(c.x, c.y), bb = viewer.viewport.getBounds(true);
+      var p0 = placeOf(cur.j), p1 = placeOf(j);
+      bb.x += p1.dx - p0.dx; bb.y += p1.dy - p0.dy;
+      viewer.viewport.fitBounds(bb);
+    } else setView(i, true);
+  }
+  /* up/down in the search box or the list: the previous or next image the search matched */
+  function step(by) {
+    var m = state.matches, at = m.indexOf(state.view), next = m[Math.max(0, Math.min(m.length - 1, at + by))];
+    if (next === undefined) return;
+    choose(next);
+    var list = $("views").querySelector(".vlist"), y = m.indexOf(next) * ROW;
+    if (y < list.scrollTop) list.scrollTop = y;
+    else if (y + ROW > list.scrollTop + list.clientHeight) list.scrollTop = y + ROW - list.clientHeight;
+    drawList();
   }
   function buildViews() {
     var nav = $("views");
     if (M.views.length < 2) { nav.style.display = "none"; return; }
+    var bar = el("div", undefined, "vbar");
+    var box = el("input");
+    box.type = "search"; box.placeholder = "search images"; box.className = "search";
+    box.addEventListener("input", function () { search(box.value); });
     var cmp = el("button", "side by side", "compare");
     cmp.addEventListener("click", function () { setCompare(!state.compare); });
-    nav.appendChild(cmp);
-    M.views.forEach(function (v, i) {
-      var btn = el("button", safe(v.name));
-      btn.dataset.view = i;
-      btn.addEventListener("click", function () {
-        if (state.compare) {   // jump to that image's copy of the current region
-          var bb = viewer.viewport.getBounds(true), c = viewer.viewport.getCenter(true);
-          var cur = imageAt(c.x);
-          bb.x += (i - cur) * stride();
-          viewer.viewport.fitBounds(bb);
-        } else setView(i, true);
+    bar.appendChild(box);
+    bar.appendChild(cmp);
+    nav.appendChild(bar);
+    nav.appendChild(el("div", "", "count"));
+    var list = el("div", undefined, "vlist");
+    list.tabIndex = 0;
+    var space = el("div", undefined, "vspace"), rows = el("div", undefined, "vrows");
+    space.appendChild(rows);
+    list.appendChild(space);
+    list.addEventListener("scroll", drawList);
+    nav.appendChild(list);
+    [box, list].forEach(function (e) {
+      e.addEventListener("keydown", function (ev) {
+        if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+          ev.preventDefault();
+          ev.stopPropagation();
+          step(ev.key === "ArrowDown" ? 1 : -1);
+        }
       });
-      nav.appendChild(btn);
     });
+    search("");
     markActive();
   }
   /* The layer buttons and the jump form's select name the same layer: choosing either moves both. */
@@ -550,10 +707,10 @@
   }
   function showBlock(b) {
     var s = gridSize(b.grid), c = viewer.viewport.getCenter(true);
-    var dx = state.compare ? imageAt(c.x) * stride() : 0;
+    var p = state.compare ? placeOf(imageAt(c.x, c.y).j) : { dx: 0, dy: 0 };
     selectLayer(b.layer);
     loadValues(b);
-    viewer.viewport.fitBounds(new OSD.Rect(dx + b.x, b.y, s[1], s[0]));
+    viewer.viewport.fitBounds(new OSD.Rect(p.dx + b.x, p.dy + b.y, s[1], s[0]));
   }
   function buildBlocks() {
     var nav = $("blocks");
@@ -638,7 +795,7 @@
     function px(x, y) { return vp.viewportToViewerElementCoordinates(new OSD.Point(x, y)); }
     var h = state.pinned || state.hover;
     if (h) {   // outline the cell the readout describes
-      var cr = cellRect(h.block, h.k, h.dx), a = px(cr.x, cr.y), z = px(cr.x + cr.width, cr.y + cr.height);
+      var cr = cellRect(h.block, h.k, h.dx, h.dy), a = px(cr.x, cr.y), z = px(cr.x + cr.width, cr.y + cr.height);
       ctx.strokeStyle = state.pinned ? "#fc0" : "rgba(255,255,0,0.7)";
       ctx.lineWidth = 2;
       ctx.strokeRect(a.x - 1, a.y - 1, z.x - a.x + 2, z.y - a.y + 2);
@@ -686,8 +843,11 @@
     }
     var vb = viewer.viewport.getBounds(true), all = [];
     shown().forEach(function (en) {
-      if (en.dx > vb.x + vb.width || en.dx + M.views[en.i].world[0] < vb.x) return;   // off screen
-      M.views[en.i].blocks.forEach(function (b) { all.push(en.dx ? Object.assign({}, b, { x: b.x + en.dx }) : b); });
+      var w = M.views[en.i].world;
+      if (en.dx > vb.x + vb.width || en.dx + w[0] < vb.x || en.dy > vb.y + vb.height || en.dy + w[1] < vb.y) return;
+      M.views[en.i].blocks.forEach(function (b) {
+        all.push(en.dx || en.dy ? Object.assign({}, b, { x: b.x + en.dx, y: b.y + en.dy }) : b);
+      });
     });
     var onScreen = [];
     all.forEach(function (b) {
@@ -796,6 +956,10 @@
     sk.title = skipped.map(function (e) { return safe(e.path) + ": " + safe(e.reason); }).join("\n");
     sk.hidden = false;
   }
+  /* image i with the first cell of a layer pinned (for scripts and benchmarks) */
+  window.montage.show = function (i, layer) {
+    setView(i, false, function () { jumpTo({ layer: layer, channel: 0, filter: 0 }); });
+  };
   buildViews();
   buildBlocks();
   drawReadout(null);
