@@ -175,7 +175,6 @@ def _good_images(paths, opts):
 
 def run(opts: FeaturesOptions) -> Result:
     """Run :func:`features` for an options object; returns the manifest."""
-    from .backend import device
     from .images import find_images
     from .graph import slug
     from .models import load_model
@@ -199,7 +198,7 @@ def run(opts: FeaturesOptions) -> Result:
     # colour canvases store 4 bytes a pixel; the writer keeps up to depth + 1 of them alive
     check_fits(*atlas.world, 4 * (AtlasWriter.DEPTH + 1), "atlases of the images being written")
     note(f"{len(good)} image(s) x {sum(s[2] for s in fwd.shapes):,} feature maps of {len(fwd.names)} layers; "
-         f"forward pass on {device()}, batches of {fwd.batch_size}", opts.quiet)
+         f"forward pass on {fwd.device}, batches of {fwd.batch_size}", opts.quiet)
     views = []
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         (tmp / "images").mkdir()
@@ -212,7 +211,7 @@ def run(opts: FeaturesOptions) -> Result:
                                       writer, base, opts, opts.values < 0 or len(views) < opts.values)
                     views.append({**view, "name": str(path)})
                 bar.update(len(batch.paths))
-        manifest = {**header("features", fwd.loaded, style, input_size=ih, device=device()),
+        manifest = {**header("features", fwd.loaded, style, input_size=ih, device=fwd.device),
                     "skipped": skipped, "views": views}
         finish(tmp, manifest, f"{fwd.loaded.name} feature maps", opts.quiet)
     dt = time.perf_counter() - t0
