@@ -56,11 +56,13 @@ def _runtime():
 
 def _scoped(name):
     """PyTorch's scoped node name ``/layer1/layer1.0/conv1/Conv`` as the module path ``layer1.0.conv1``."""
-    parts = [p for p in name.split("/") if p][:-1]
-    path = ""
-    for p in parts:
-        path = p if not path or p.startswith(path + ".") else f"{path}.{p}"
-    return path
+    path = []
+    for part in [p for p in name.split("/") if p][:-1]:
+        part = part.split(".")
+        # a scope repeats the end of its parent's path: layer1 then layer1.0, downsample then downsample.0
+        k = next((k for k in range(min(len(path), len(part)), 0, -1) if path[-k:] == part[:k]), 0)
+        path = path[:len(path) - k] + part
+    return ".".join(path)
 
 
 def _names(graph, consts):

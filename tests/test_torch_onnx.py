@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -269,7 +270,6 @@ def test_torchvision_resnet18_filters_and_features(resnet18, tmp_path):
 def exported(tmp_path_factory):
     pytest.importorskip("onnx", reason="onnx is not installed (the 'onnx' extra)")
     pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (the 'onnx' extra)")
-    import warnings
 
     path = tmp_path_factory.mktemp("onnx") / "kinds.onnx"
     module = kinds_module()
@@ -326,6 +326,26 @@ def test_onnx_features_are_onnxruntimes_and_torchs(exported, tmp_path):
             got = _values(tmp_path / "o", block)
             np.testing.assert_array_equal(got, a[j].transpose(1, 2, 0))
             _close(got, b[j].transpose(1, 2, 0))
+
+
+def test_onnx_node_scopes_are_module_paths(tmp_path):
+    pytest.importorskip("onnx", reason="onnx is not installed (the 'onnx' extra)")
+    from montage.onnxnet import _scoped
+
+    assert _scoped("/conv1/Conv") == "conv1"
+    assert _scoped("/layer1/layer1.0/conv1/Conv") == "layer1.0.conv1"
+    assert _scoped("/layer2/layer2.0/downsample/downsample.0/Conv") == "layer2.0.downsample.0"
+    assert _scoped("/features/features.3/block/block.0/block.0.0/Conv") == "features.3.block.0.0"
+    needs_torchvision()
+    import torchvision
+
+    module = torchvision.models.resnet18().eval()   # BatchNorm folded: the weights lose their names
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, torch.zeros(1, 3, 64, 64), str(tmp_path / "r18.onnx"), dynamo=False)
+    got = [b.name for b in montage.load_model(str(tmp_path / "r18.onnx")).model.layers
+           if b.class_name == "Conv2D"]
+    assert got == [n for n, m in module.named_modules() if isinstance(m, nn.Conv2d)]
 
 
 # ---- bad input, and what is never imported ----
