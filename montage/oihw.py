@@ -60,7 +60,7 @@ def conv_layer(name, weight, bias=None, *, transpose=False, groups=1, config=Non
         block = w.reshape(groups, cin_g, cout_g, *k).swapaxes(1, 2).reshape(cout, cin_g, *k)
         kernel = np.ascontiguousarray(np.moveaxis(block, (0, 1), (-2, -1)))   # (*k, out, in/g)
         cls = f"Conv{rank}DTranspose"
-        config.update(filters=cout, groups=groups)
+        config.update(filters=cout, groups=groups, in_channels=cin)
     else:
         cout, cin_g = w.shape[:2]
         cin = cin_g * groups
@@ -68,11 +68,11 @@ def conv_layer(name, weight, bias=None, *, transpose=False, groups=1, config=Non
             mult = cout // cin
             kernel = np.ascontiguousarray(np.moveaxis(w.reshape(cin, mult, *k), (0, 1), (-2, -1)))
             cls = f"DepthwiseConv{rank}D"
-            config.update(depth_multiplier=mult)
+            config.update(depth_multiplier=mult, in_channels=cin)
         else:
             kernel = _spatial_last_to_first(w)
             cls = f"Conv{rank}D"
-            config.update(filters=cout, groups=groups)
+            config.update(filters=cout, groups=groups, in_channels=cin)
     variables = [kernel] + ([np.asarray(bias)] if bias is not None else [])
     config["use_bias"] = bias is not None
     layer = Layer(name, cls, config, variables)

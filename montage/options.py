@@ -75,8 +75,8 @@ class ModelOptions:
                         ".keras/.h5, .pt/.pth or .onnx model file (API: also a keras.Model or torch.nn.Module)",
                         group="model")
     weights: str | None = option(
-        None, "vgg16: hed (default: trained, offline), imagenet (downloads), random, or a weights file; "
-        "a model file: its own weights unless given", group="model")
+        None, "vgg16: hed (default: trained, offline), imagenet (downloads), random, or a weights file "
+        "(torchvision:NAME: a state dict); a model file: its own weights unless given", group="model")
     seed: int = option(0, "seed for --weights random, 0 .. 2**32-1 (default 0)", group="model", type=int)
     unsafe: bool = option(False, "allow Lambda layers (arbitrary code) in a Keras file, or a pickled PyTorch "
                           "module, from a source you trust",

@@ -42,6 +42,10 @@ def wanted(model):
 
 
 def _torch():
+    if "tensorflow" in sys.modules and "triton" not in sys.modules:
+        # Importing triton (which torchvision reaches through torch._dynamo) after TensorFlow crashes the
+        # process (two LLVMs); montage compiles nothing, so torch is told triton is not there.
+        sys.modules["triton"] = None
     try:
         import torch
     except ImportError:
@@ -103,14 +107,10 @@ class TorchNet(Net):
 
     def input_geometry(self):
         """(None, None, channels): torch modules take any size; channels from the first conv."""
-        first = next((x for x in self.layers if x.class_name.startswith(("Conv", "Depthwise"))), None)
+        first = next((x for x in self.layers if "in_channels" in x.config), None)
         if first is None:
             raise MontageError(f"model {self.name!r} has no conv layers (Conv1d/2d/3d, ConvTranspose)")
-        cin = first.kernel.shape[-2] * first.groups if not first.class_name.endswith("Transpose") \
-            else first.kernel.shape[-1] * first.groups
-        if first.class_name.startswith("Depthwise"):
-            cin = first.kernel.shape[-2]
-        return None, None, int(cin)
+        return None, None, int(first.config["in_channels"])
 
     def _forward(self, x, names, device):
         """Run once on ``x`` (numpy NCHW); {name: first output tensor} of the named modules."""

@@ -400,6 +400,16 @@ def test_imagenet_weights_offline_is_one_line(tmp_path):
     assert "could not get torchvision's ImageNet weights for squeezenet1_0" in r.stderr and "--weights random" in r.stderr
 
 
+def test_torchvision_after_tensorflow_in_one_process(tmp_path):
+    needs_torchvision()      # triton, imported after TensorFlow, would crash the process
+    code = ("import tensorflow, montage\n"
+            f"m = montage.features('torchvision:resnet18', None, {str(tmp_path / 'o')!r}, weights='random', size=64, quiet=True)\n"
+            "print(len(m['views'][0]['blocks']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0 and r.stdout.strip() == "20", r.stderr[-2000:]
+
+
 def test_help_and_keras_runs_import_no_torch(tmp_path):
     from helpers import small_model
 
