@@ -236,6 +236,9 @@ def to_channels(rgb, channels):
 
 
 PREPROCESS_MODES = ("caffe", "tf", "torch", "none")
+# ImageNet's mean and std on [0, 1]: torchvision's, and keras.applications' mode 'torch'
+TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 def preprocess(batch, mode, channels=3):
@@ -252,7 +255,9 @@ def preprocess(batch, mode, channels=3):
         x = mode(x)
     elif isinstance(mode, dict):
         x = (x - np.asarray(mode.get("mean", 0.0), np.float32)) / np.asarray(mode.get("std", 1.0), np.float32)
-    elif mode in ("caffe", "tf", "torch"):
+    elif mode == "torch":   # numpy, so that PyTorch models never load Keras; the same float32 steps
+        x = (x / np.float32(255.0) - TORCH_MEAN) / TORCH_STD
+    elif mode in ("caffe", "tf"):
         from .backend import keras
 
         x = keras().applications.imagenet_utils.preprocess_input(x, mode=mode)

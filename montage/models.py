@@ -70,9 +70,11 @@ def _load_file(path, unsafe):
     p = Path(path)
     if not p.exists():
         raise MontageError(f"model {shown(path)!r} is neither a built-in model (vgg16, resnet50, mobilenetv2, "
-                           "... any keras.applications name) nor an existing .keras/.h5 file")
+                           "... any keras.applications name; torchvision:NAME) nor an existing .keras/.h5, .pt/.pth "
+                           "or .onnx file")
     if p.suffix not in (".keras", ".h5", ".hdf5"):
-        raise MontageError(f"model file {shown(p)} should be a .keras or .h5 Keras model")
+        raise MontageError(f"model file {shown(p)} should be a .keras or .h5 Keras model, a .pt/.pth PyTorch "
+                           "model or an .onnx model")
     if p.is_dir():
         raise MontageError(f"model {shown(p)} is a folder, not a model file: give the .keras/.h5 file")
     import zipfile
@@ -112,18 +114,18 @@ def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=None) -> 
 
     Parameters
     ----------
-    model : str, keras.Model or Loaded
-        A keras.applications name ('vgg16', 'resnet50', 'mobilenetv2', ...; any case) or a
-        path to a ``.keras``/``.h5`` file; a Keras model (taken to want RGB input) or a
-        ``Loaded`` is used as is.
+    model : str, keras.Model, torch.nn.Module, onnx.ModelProto or Loaded
+        A keras.applications name ('vgg16', 'resnet50', 'mobilenetv2', ...; any case), a
+        path to a ``.keras``/``.h5`` file, ``'torchvision:NAME'``, a ``.pt``/``.pth`` (PyTorch)
+        or ``.onnx`` file; a model object (taken to want RGB input) or a ``Loaded`` is used as is.
     weights : str, optional
         Built-in models: 'imagenet' (downloads; the default except for vgg16), 'random', a
-        weights file, and for vgg16 'hed' (its default: trained, offline). A model file:
-        None (its own weights), 'random' or a weights file.
+        weights file (torchvision: a state dict), and for vgg16 'hed' (its default: trained,
+        offline). A model file: None (its own weights), 'random' or a weights file (not ONNX).
     seed : int
         Seed for 'random' weights.
     unsafe : bool
-        Allow Lambda layers (arbitrary code) in a model file.
+        Allow Lambda layers (arbitrary code) in a Keras file, and pickled PyTorch modules.
     size : int or None
         Input side for a built-in model (None: the model's own, e.g. 224).
 
@@ -134,6 +136,9 @@ def load_model(model="vgg16", weights=None, seed=0, unsafe=False, size=None) -> 
     if isinstance(model, Loaded):
         return model
     _check_seed(seed)
+    foreign = _foreign(model, weights, seed, unsafe)
+    if foreign is not None:
+        return foreign
     if not isinstance(model, (str, os.PathLike)):
         _check_built(model, f"model {getattr(model, 'name', '')!r}")
         return Loaded(model, getattr(model, "name", "model"), "object",
@@ -172,4 +177,17 @@ def load_kernels(model="vgg16", weights=None, seed=0, unsafe=False) -> Loaded:
     if isinstance(model, Loaded):
         return model
     _check_seed(seed)
-    return static.load(model, weights) or load_model(model, weights, seed, unsafe)
+    return _foreign(model, weights, seed, unsafe) or static.load(model, weights) or \
+        load_model(model, weights, seed, unsafe)
+
+
+def _foreign(model, weights, seed, unsafe):
+    """A PyTorch or ONNX model (:mod:`montage.torchnet`, :mod:`montage.onnxnet`), or None for
+    anything else; neither torch nor onnx is imported for other models."""
+    from . import onnxnet, torchnet
+
+    if onnxnet.wanted(model):
+        return onnxnet.load(model, weights)
+    if torchnet.wanted(model):
+        return torchnet.load(model, weights, seed, unsafe)
+    return None

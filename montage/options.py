@@ -71,19 +71,23 @@ def _triple(text):
 class ModelOptions:
     """Which model, with which weights (every command)."""
 
-    model: Any = option("vgg16", "'vgg16' (default) or a .keras/.h5 model file (API: also a keras.Model)",
+    model: Any = option("vgg16", "'vgg16' (default), any keras.applications name, torchvision:NAME, or a "
+                        ".keras/.h5, .pt/.pth or .onnx model file (API: also a keras.Model or torch.nn.Module)",
                         group="model")
     weights: str | None = option(
-        None, "vgg16: hed (default: trained, offline), imagenet (downloads), random, or a weights file; "
-        "a model file: its own weights unless given", group="model")
+        None, "vgg16: hed (default: trained, offline), imagenet (downloads), random, or a weights file "
+        "(torchvision:NAME: a state dict); a model file: its own weights unless given", group="model")
     seed: int = option(0, "seed for --weights random, 0 .. 2**32-1 (default 0)", group="model", type=int)
-    unsafe: bool = option(False, "allow Lambda layers (arbitrary code) in a model file you trust",
+    unsafe: bool = option(False, "allow Lambda layers (arbitrary code) in a Keras file, or a pickled PyTorch "
+                          "module, from a source you trust",
                           group="model", action="store_true")
 
     def __post_init__(self):
         m = self.model
-        if not isinstance(m, (str, os.PathLike)) and not hasattr(m, "layers") and not hasattr(m, "model"):
-            raise MontageError(f"model {m!r} is neither a model name, a model file nor a Keras model")
+        if not isinstance(m, (str, os.PathLike)) and not any(hasattr(m, a) for a in ("layers", "model",
+                                                                                    "named_modules", "graph")):
+            raise MontageError(f"model {m!r} is neither a model name, a model file nor a Keras, PyTorch or "
+                               "ONNX model")
         if isinstance(self.weights, bool) or not isinstance(self.weights, (str, os.PathLike, type(None))):
             raise MontageError(f"weights {self.weights!r} should be hed, imagenet, random or a file path")
         seed = self.seed

@@ -38,6 +38,13 @@ class Forward:
         """The layers' paths (``outer/inner`` in nested models)."""
         return [n.name for n in self.layers]
 
+    @property
+    def device(self):
+        """Where the forward pass runs, in words."""
+        from .backend import device
+
+        return device()
+
     def run(self, paths):
         """Yield ``(batch, outputs)``: a :class:`montage.images.Batch` and one float32
         array (n, H, W, C) per layer, from one forward pass per batch."""
@@ -108,7 +115,10 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
         Its ``loaded`` records the preprocessing chosen.
     """
     from .canvas import available_memory
+    from . import foreign
 
+    if isinstance(loaded.model, foreign.Net):    # PyTorch, ONNX
+        return foreign.prepare(loaded, names, size, batch_size, budget, note, preprocess, mean, std)
     model = loaded.model
     h, w, c = input_geometry(model)
     if h is None or w is None:

@@ -41,14 +41,27 @@ def _select(paths, shard):
 def _pass(fwd, chosen, score, top, quiet):
     """Stream ``chosen`` (global index, path) through the model; the running top-k per layer."""
     from . import images as imgs
+    from .foreign import Forward
+
+    states = [Running(top, shape[2]) for shape in fwd.shapes]
+    index = {p: i for i, p in chosen}
+    paths = [p for _, p in chosen]
+    if isinstance(fwd, Forward):     # PyTorch, ONNX: the maps come to the host and are reduced there
+        from .foreign import reduce
+
+        with progress(len(paths), "images", "img", quiet) as bar:
+            for batch, outs in fwd.run(paths):
+                check_stop()
+                ids = np.array([index[p] for p in batch.paths], np.int64)
+                for state, (s, arg, peak) in zip(states, reduce(outs, score)):
+                    state.add(s, arg, peak, ids)
+                bar.update(len(batch.paths))
+        return states
     from .extract import extractor, runnable_names
     from .topk import reducer
 
     h, w, c = fwd.input_shape
     red = reducer(extractor(fwd.loaded.model, fwd.layers), fwd.channels_first, score)
-    states = [Running(top, shape[2]) for shape in fwd.shapes]
-    index = {p: i for i, p in chosen}
-    paths = [p for _, p in chosen]
     with runnable_names(fwd.loaded.model), progress(len(paths), "images", "img", quiet) as bar:
         for batch in imgs.batches(paths, (h, w), fwd.batch_size, fwd.loaded.preprocess, c):
             check_stop()
@@ -230,8 +243,9 @@ def _draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=No
     ext = None
     if opts.overlay and fwd is not None:
         from .extract import extractor
+        from .foreign import Forward
 
-        ext = extractor(fwd.loaded.model, fwd.layers)
+        ext = fwd if isinstance(fwd, Forward) else extractor(fwd.loaded.model, fwd.layers)
     scale = [np.where(np.isfinite(s.scores[0]), s.scores[0], 0.0) for s in states]
     batch = max(1, fwd.batch_size if fwd is not None else 32)
     with progress(len(order), "drawing examples", "img", opts.quiet) as bar:
@@ -261,6 +275,8 @@ def _maps(fwd, ext, rgbs):
     from .images import preprocess
 
     x = preprocess(np.stack(rgbs), fwd.loaded.preprocess, fwd.input_shape[2])
+    if ext is fwd:       # PyTorch, ONNX
+        return fwd.outputs(x)
     if fwd.channels_first:
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     outs = predict(ext, x)
@@ -304,7 +320,6 @@ def _block(name, state, field, shape, layout, geometry, paths, score):
 def run(opts: ExamplesOptions) -> Result:
     """Run :func:`examples` for an options object; returns the manifest (or, with ``shard``,
     the partial result's)."""
-    from .backend import device
     from .graph import slug
     from .images import demo_images, find_images
     from .models import load_model
@@ -354,11 +369,16 @@ def run(opts: ExamplesOptions) -> Result:
     if opts.shard is None:    # all canvases are alive until written: they must fit before the pass
         pitch = int(opts.cell) + style.gap
         check_fits(sum(s[2] for s in fwd.shapes) * pitch, top * pitch, 4, "examples canvases of all layers")
+    from .foreign import Net
+
+    if score == "max" and isinstance(fwd.loaded.model, Net):
+        raise MontageError(f"--score max shows each unit's receptive field, which montage works out from Keras "
+                           f"graphs only: use --score mean for {fwd.loaded.name} (a PyTorch or ONNX model)")
     fields = [receptive_field(fwd.loaded.model, name, (ih, iw)) if score == "max" else None
               for name in fwd.names]
     if not opts.merge:
         note(f"{len(chosen)} image(s) x {sum(s[2] for s in fwd.shapes):,} channels of {len(fwd.names)} layers: "
-             f"top {top} by spatial {score}; forward pass on {device()}, batches of {fwd.batch_size}",
+             f"top {top} by spatial {score}; forward pass on {fwd.device}, batches of {fwd.batch_size}",
              opts.quiet)
         states = _pass(fwd, chosen, score, top, opts.quiet)
         if opts.shard is not None:
@@ -387,7 +407,7 @@ def run(opts: ExamplesOptions) -> Result:
         for b, t, (y, x) in zip(blocks, tiles, origins):
             b["x"], b["y"] = t["x"], t["y"] = x, y
         images = sum(s.count for s in states[:1])
-        manifest = {**header("examples", fwd.loaded, style, input_size=ih, device=device(), images=images),
+        manifest = {**header("examples", fwd.loaded, style, input_size=ih, device=fwd.device, images=images),
                     "skipped": skipped, "views": [{"name": "examples", "world": [ww, wh], "tiles": tiles,
                                                    "blocks": blocks}]}
         finish(tmp, manifest, f"{fwd.loaded.name} examples", opts.quiet)

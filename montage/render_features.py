@@ -131,7 +131,6 @@ def _good_images(paths, opts):
 
 def run(opts: FeaturesOptions) -> Result:
     """Run :func:`features` for an options object; returns the manifest."""
-    from .backend import device
     from .images import find_images
     from .graph import slug
     from .models import load_model
@@ -155,7 +154,7 @@ def run(opts: FeaturesOptions) -> Result:
     # colour canvases store 4 bytes a pixel; the writer keeps up to depth + 1 of them alive
     check_fits(*atlas.world, 4 * (AtlasWriter.DEPTH + 1), "atlases of the images being written")
     note(f"{len(good)} image(s) x {sum(s[2] for s in fwd.shapes):,} feature maps of {len(fwd.names)} layers; "
-         f"forward pass on {device()}, batches of {fwd.batch_size}", opts.quiet)
+         f"forward pass on {fwd.device}, batches of {fwd.batch_size}", opts.quiet)
     names, bases, layout = [], [], None   # per image only its name: the views stream to files
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         (tmp / "images").mkdir()
@@ -173,7 +172,7 @@ def run(opts: FeaturesOptions) -> Result:
                     names.append(str(path))
                     bases.append(base.name)
                 bar.update(len(batch.paths))
-        head = {**header("features", fwd.loaded, style, input_size=ih, device=device()), "skipped": skipped}
+        head = {**header("features", fwd.loaded, style, input_size=ih, device=fwd.device), "skipped": skipped}
         finish_views(tmp, head, names, bases, layout, f"{fwd.loaded.name} feature maps", opts.quiet)
     dt = time.perf_counter() - t0
     note(f"{len(names)} image(s) -> {Path(opts.out) / 'index.html'} ({dt:.1f} s, "

@@ -1,0 +1,251 @@
+"""ONNX models: kernels read from the graph's initializers with ``onnx`` (no runtime for
+``layers`` and ``filters``), feature maps from ``onnxruntime`` with the chosen layers' outputs
+added as graph outputs, so one session run per batch gives them all (on CUDA where
+onnxruntime has its CUDA execution provider).
+
+Every node is a layer. A Conv or ConvTranspose is named after its weight where that is a
+module path (``layer1.0.conv1.weight`` -> ``layer1.0.conv1``, as ``torch.onnx.export`` keeps
+it), else after its node as PyTorch scopes it (``/layer1/layer1.0/conv1/Conv`` ->
+``layer1.0.conv1``), else the node's name; other nodes after their node. Kernels are
+rearranged into Keras' layout (:mod:`montage.oihw`); a kernel that is computed in the graph
+rather than stored is not drawn.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MontageError
+from .foreign import Net
+from .oihw import Output, conv_layer, plain_layer
+from .paths import shown
+
+SUFFIXES = (".onnx",)
+EXTRA = "pip install 'montage[onnx]'"
+_PATH = re.compile(r"[A-Za-z_][\w]*(\.[\w]+)*")
+
+
+def wanted(model):
+    """True for what this module loads (checked without importing onnx)."""
+    if isinstance(model, (str, os.PathLike)):
+        return Path(str(model)).suffix.lower() in SUFFIXES
+    onnx = sys.modules.get("onnx")
+    return onnx is not None and isinstance(model, onnx.ModelProto)
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise MontageError(f"ONNX models need the onnx package: {EXTRA}") from None
+    return onnx
+
+
+def _runtime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MontageError(f"feature maps of ONNX models need onnxruntime: {EXTRA}") from None
+    return onnxruntime
+
+
+def _scoped(name):
+    """PyTorch's scoped node name ``/layer1/layer1.0/conv1/Conv`` as the module path ``layer1.0.conv1``."""
+    path = []
+    for part in [p for p in name.split("/") if p][:-1]:
+        part = part.split(".")
+        # a scope repeats the end of its parent's path: layer1 then layer1.0, downsample then downsample.0
+        k = next((k for k in range(min(len(path), len(part)), 0, -1) if path[-k:] == part[:k]), 0)
+        path = path[:len(path) - k] + part
+    return ".".join(path)
+
+
+def _names(graph, consts):
+    """A unique, readable name per node (see the module's docstring)."""
+    names, seen = [], {}
+    for i, node in enumerate(graph.node):
+        name = ""
+        if node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1:
+            w = node.input[1]
+            if w in consts and w.endswith(".weight") and _PATH.fullmatch(w[:-7]):
+                name = w[:-7]
+        if not name and node.name.startswith("/"):
+            name = _scoped(node.name)
+        name = name or node.name or (node.output[0] if node.output else "") or f"{node.op_type}_{i}"
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return names
+
+
+def _attrs(node):
+    onnx = _onnx()
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+class OnnxNet(Net):
+    """An ONNX graph as montage's flat list of layers (one per node)."""
+
+    POOLS = ("MaxPool", "AveragePool")
+
+    def __init__(self, proto, name):
+        from onnx import numpy_helper
+
+        self.proto, graph = proto, proto.graph
+        consts = {t.name: t for t in graph.initializer}
+        for node in graph.node:          # Constant nodes hold tensors too, and Identity passes them on
+            if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+                consts[node.output[0]] = node.attribute[0].t
+            elif node.op_type == "Identity" and node.input[0] in consts:
+                consts[node.output[0]] = consts[node.input[0]]
+        array = lambda key: numpy_helper.to_array(consts[key])  # noqa: E731
+        inputs = [i for i in graph.input if i.name not in consts]
+        if len(inputs) != 1:
+            raise MontageError(f"ONNX model {name!r} takes {len(inputs)} inputs ({', '.join(i.name for i in inputs)}): "
+                               "montage feeds one image tensor")
+        self.input = inputs[0]
+        layers, self.outputs = [], {}
+        for node, path in zip(graph.node, _names(graph, consts)):
+            if node.output and node.output[0] in consts:    # a constant, not a layer
+                continue
+            self.outputs[path] = node.output[0]
+            out = Output(self, path)
+            weight = node.input[1] if len(node.input) > 1 else None
+            if node.op_type in ("Conv", "ConvTranspose") and weight in consts:
+                a = _attrs(node)
+                bias = array(node.input[2]) if len(node.input) > 2 and node.input[2] in consts else None
+                config = {"onnx_op": node.op_type, "node": node.name,
+                          **{k: list(v) if isinstance(v, (list, tuple)) else v for k, v in a.items()
+                             if k in ("strides", "pads", "dilations", "auto_pad", "output_padding")}}
+                try:
+                    layers.append(conv_layer(path, array(weight), bias, transpose=node.op_type == "ConvTranspose",
+                                             groups=int(a.get("group", 1)), config=config, output=out))
+                    continue
+                except ValueError:
+                    pass   # not a kernel montage can draw: listed as a plain node
+            held = [array(x) for x in node.input if x in consts and consts[x].data_type in _FLOATS]
+            layers.append(plain_layer(path, node.op_type, held, out))
+        super().__init__(name, "ONNX", layers)
+        if not any(x.class_name.startswith(("Conv", "Depthwise")) for x in layers):
+            raise MontageError(f"ONNX model {name!r} has no Conv or ConvTranspose node with stored weights: "
+                               "montage draws conv kernels; export a convolutional network")
+        dims = self.input.type.tensor_type.shape.dim
+        if len(dims) != 4:
+            raise MontageError(f"ONNX model {name!r} takes input of rank {len(dims)}, not images (N, C, H, W)")
+        self._dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+        self.fixed_batch = self._dims[0]
+
+    def input_geometry(self):
+        """(height, width, channels) from the input's (N, C, H, W); None where the size is free."""
+        _, c, h, w = self._dims
+        if c is None:
+            raise MontageError(f"ONNX model {self.name!r} does not fix its input's channels (N, C, H, W)")
+        return h, w, int(c)
+
+    @property
+    def device(self):
+        providers = _providers()
+        return f"onnxruntime on {'CUDA' if providers[0].startswith('CUDA') else 'CPU'}"
+
+    def _sized(self, h, w, c, outputs):
+        """A copy of the graph fed (batch, c, h, w) and giving ``outputs`` ({tensor name: element type})."""
+        onnx = _onnx()
+        model = onnx.ModelProto()
+        model.CopyFrom(self.proto)
+        dims = model.graph.input[[i.name for i in model.graph.input].index(self.input.name)].type.tensor_type.shape.dim
+        for d, v in zip(dims[1:], (c, h, w)):
+            d.Clear()
+            d.dim_value = int(v)
+        del model.graph.output[:]
+        model.graph.output.extend(onnx.helper.make_tensor_value_info(o, t, None) for o, t in outputs.items())
+        return model
+
+    def _inferred(self, h, w, c):
+        """{tensor name: (element type, dims or None)} by ONNX's shape inference (no runtime)."""
+        onnx = _onnx()
+        try:
+            inferred = onnx.shape_inference.infer_shapes(self._sized(h, w, c, {}))
+        except Exception:
+            return {}
+        out = {}
+        for v in list(inferred.graph.value_info) + list(inferred.graph.output):
+            t = v.type.tensor_type
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim] if t.HasField("shape") else None
+            out[v.name] = (t.elem_type, dims)
+        return out
+
+    def trace(self, h, w, c, quick=False):
+        """{layer: output shape without the batch}: by ONNX's shape inference for ``quick`` (no
+        runtime), else from one onnxruntime pass over a blank image with every float output exposed."""
+        info = self._inferred(h, w, c)
+        if quick:
+            return {layer: tuple(info[t][1][1:]) for layer, t in self.outputs.items()
+                    if t in info and info[t][1] and None not in info[t][1][1:]}
+        maps = {x.name for x in self.layers if x.class_name.startswith(("Conv", "Depthwise"))
+                or x.class_name in self.POOLS}
+        names = [n for n, t in self.outputs.items() if info.get(t, (0,))[0] == FLOAT or (t not in info and n in maps)]
+        try:
+            outs = self._session(h, w, c, names).run(None, {self.input.name: np.zeros((self.fixed_batch or 1, c, h, w),
+                                                                                        np.float32)})
+        except Exception as e:
+            raise MontageError(f"ONNX model {self.name!r} cannot take a {w} x {h} image of {c} channels "
+                               f"({type(e).__name__}: {str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}): "
+                               "give another --size") from None
+        return {n: tuple(o.shape[1:]) for n, o in zip(names, outs) if isinstance(o, np.ndarray)}
+
+    def _session(self, h, w, c, names):
+        ort = _runtime()
+        model = self._sized(h, w, c, {self.outputs[n]: FLOAT for n in names})
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        return ort.InferenceSession(model.SerializeToString(), options, providers=_providers())
+
+    def runner(self, names):
+        """A function from a batch (n, C, H, W) to the named nodes' outputs, from one session run."""
+        sessions = {}
+
+        def call(x):
+            key = x.shape[1:]
+            if key not in sessions:        # one session per input size (the graph is sized for it)
+                sessions.clear()
+                sessions[key] = self._session(x.shape[2], x.shape[3], x.shape[1], names)
+            return sessions[key].run(None, {self.input.name: x})
+        return call
+
+
+_FLOATS = {1, 10, 11, 16}     # float, float16, double, bfloat16
+FLOAT = 1                     # onnx.TensorProto.FLOAT
+
+
+def _providers():
+    ort = _runtime()
+    have = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have] or have
+
+
+def load(model, weights=None):
+    """A :class:`montage.models.Loaded` for an ``.onnx`` file or an ``onnx.ModelProto``."""
+    from .models import Loaded
+
+    if weights is not None:
+        raise MontageError(f"--weights {weights}: an ONNX model brings its own weights; leave out --weights")
+    onnx = _onnx()
+    if not isinstance(model, (str, os.PathLike)):
+        return Loaded(OnnxNet(model, model.graph.name or "onnx"), model.graph.name or "onnx", "object",
+                      {"source": "as given"}, "rgb", "none")
+    p = Path(model)
+    if not p.is_file():
+        raise MontageError(f"model {shown(model)!r} is not an existing .onnx file")
+    try:
+        proto = onnx.load(str(p))
+        onnx.checker.check_model(proto)
+    except Exception as e:
+        raise MontageError(f"could not read ONNX model {shown(p)} (corrupt, or not ONNX?): {type(e).__name__}: "
+                           f"{str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}") from None
+    return Loaded(OnnxNet(proto, p.stem), p.stem, str(p.resolve()), {"source": "model file", "file": str(p.resolve())},
+                  "rgb", "none")
+
