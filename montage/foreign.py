@@ -9,7 +9,6 @@ takes and gives channels-first arrays; :meth:`Forward.run` yields channels last,
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,36 +93,13 @@ def _choose(net, names, maps):
     return find_layers(net, names, allow=lambda x: x.name in maps, what="layers with 2-D maps (conv, pooling, ...)")
 
 
-def choose_preprocess(loaded, preprocess=None, mean=None, std=None, note=lambda msg: None):
-    """As :func:`montage.plan.choose_preprocess`, for a model whose layers say nothing about its input."""
-    if preprocess is not None:
-        return preprocess
-    if mean is not None or std is not None:
-        return {"mean": tuple(mean) if mean is not None else (0.0, 0.0, 0.0),
-                "std": tuple(std) if std is not None else (1.0, 1.0, 1.0)}
-    if loaded.preprocess != "none":
-        return loaded.preprocess
-    note(f"model {loaded.name} is fed raw RGB values 0..255: if it expects otherwise, pass --preprocess torch "
-         "(ImageNet mean/std on [0, 1], torchvision's), caffe or tf, or --mean/--std")
-    return "none"
-
-
 def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=lambda msg: None,
             preprocess=None, mean=None, std=None):
     """:func:`montage.plan.prepare` for a :class:`Net`: one traced pass gives every map's shape."""
-    from .canvas import available_memory
-    from .plan import default_batch_size
+    from .plan import fed_size, settle
 
     net = loaded.model
-    h, w, c = net.input_geometry()
-    if h is None or w is None:
-        side = int(size) if size else DEFAULT_SIZE
-        h, w = h or side, w or side
-    elif size is not None and (int(size), int(size)) != (h, w):
-        note(f"the model takes {w} x {h} images: --size {size} is not used")
-    if c not in (1, 3, 4):
-        raise MontageError(f"model {net.name!r} takes {c}-channel input: montage can feed images of "
-                           "1 (grey), 3 (RGB) or 4 (RGBA) channels")
+    h, w, c = fed_size(net.name, net.input_geometry(), size, note)
     traced = net.trace(h, w, c)
     maps = {k: (s[1], s[2], s[0]) for k, s in traced.items() if len(s) == 3}   # (C, H, W) -> (H, W, C)
     chosen = _choose(net, names, maps)
@@ -134,23 +110,14 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
                                "layer or a larger --size")
     sizes = sorted(4 * int(np.prod(s)) for s in maps.values())
     per_image = 2 * sum(4 * int(np.prod(s)) for s in shapes) + sum(sizes[-2:]) + 4 * h * w * c
-    budget = available_memory() // 2 if budget is None else budget
     if net.fixed_batch:
         if batch_size not in (None, net.fixed_batch):
             note(f"the model takes batches of {net.fixed_batch} only: --batch-size {batch_size} is not used")
         batch_size = net.fixed_batch
-    bs, shrunk = default_batch_size(per_image, budget, batch_size)
+    bs, loaded = settle(loaded, c, per_image, budget, batch_size, note, preprocess, mean, std)
     if net.fixed_batch and bs != net.fixed_batch:
         raise MontageError(f"the model takes batches of {net.fixed_batch}, which need {net.fixed_batch * per_image / 1e9:.1f} "
                            "GB for the forward pass: use a smaller --size or fewer layers (--layer)")
-    if shrunk:
-        note(f"--batch-size {batch_size} would need {batch_size * per_image / 1e9:.1f} GB for the forward "
-             f"pass: using batches of {bs}")
-    prep = choose_preprocess(loaded, preprocess, mean, std, note)
-    if c != 3 and not (prep == "none" or callable(prep)):
-        raise MontageError(f"model {net.name!r} takes {c}-channel input, and --preprocess/--mean/--std "
-                           "are for RGB: give a callable (API) or none")
-    loaded = dataclasses.replace(loaded, preprocess=prep)
     return Forward(loaded, chosen, (h, w, c), shapes, bs, net.runner([n.name for n in chosen]), net.device)
 
 

@@ -82,7 +82,12 @@ def choose_preprocess(loaded, preprocess=None, mean=None, std=None, note=lambda 
                 "std": tuple(std) if std is not None else (1.0, 1.0, 1.0)}
     if loaded.preprocess != "none":
         return loaded.preprocess
-    if not starts_with_scaling(loaded.model):
+    from . import foreign
+
+    if isinstance(loaded.model, foreign.Net):     # PyTorch, ONNX: no layer says what the input is
+        note(f"model {loaded.name} is fed raw RGB values 0..255: if it expects otherwise, pass --preprocess "
+             "torch (ImageNet mean/std on [0, 1], torchvision's), caffe or tf, or --mean/--std")
+    elif not starts_with_scaling(loaded.model):
         note(f"model {loaded.name} is fed raw RGB values 0..255 (it has no Rescaling or Normalization "
              "layer at its input): if it expects otherwise, pass --preprocess caffe|tf|torch or --mean/--std")
     return "none"
@@ -114,21 +119,12 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
     Forward
         Its ``loaded`` records the preprocessing chosen.
     """
-    from .canvas import available_memory
     from . import foreign
 
     if isinstance(loaded.model, foreign.Net):    # PyTorch, ONNX
         return foreign.prepare(loaded, names, size, batch_size, budget, note, preprocess, mean, std)
     model = loaded.model
-    h, w, c = input_geometry(model)
-    if h is None or w is None:
-        side = int(size) if size else DEFAULT_SIZE
-        h, w = h or side, w or side
-    elif size is not None and (int(size), int(size)) != (h, w):
-        note(f"the model takes {w} x {h} images: --size {size} is not used")
-    if c not in (1, 3, 4):
-        raise MontageError(f"model {model.name!r} takes {c}-channel input: montage can feed images of "
-                           "1 (grey), 3 (RGB) or 4 (RGBA) channels")
+    h, w, c = fed_size(model.name, input_geometry(model), size, note)
     chosen = feature_layers(model, names)
     with runnable_names(model):
         try:
@@ -143,17 +139,40 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
         if len(shape) != 3 or 0 in shape:
             raise MontageError(f"layer {node.name!r} outputs shape {shape}, not (height, width, channels) "
                                "maps, at this input size: choose another layer or a larger --size")
+    bs, loaded = settle(loaded, c, per_image, budget, batch_size, note, preprocess, mean, std)
+    return Forward(loaded, chosen, (h, w, c), shapes, bs, channels_first(model))
+
+
+def settle(loaded, channels, per_image, budget, batch_size, note, preprocess, mean, std):
+    """(batch size, ``loaded`` with its preprocessing chosen): the batch that fits ``budget``
+    (default half the available memory), saying so when ``batch_size`` had to shrink."""
+    from .canvas import available_memory
+
     budget = available_memory() // 2 if budget is None else budget
     bs, shrunk = default_batch_size(per_image, budget, batch_size)
     if shrunk:
         note(f"--batch-size {batch_size} would need {batch_size * per_image / 1e9:.1f} GB for the forward "
              f"pass: using batches of {bs}")
     prep = choose_preprocess(loaded, preprocess, mean, std, note)
-    if c != 3 and not (prep == "none" or callable(prep)):
-        raise MontageError(f"model {model.name!r} takes {c}-channel input, and --preprocess/--mean/--std "
+    if channels != 3 and not (prep == "none" or callable(prep)):
+        raise MontageError(f"model {loaded.name!r} takes {channels}-channel input, and --preprocess/--mean/--std "
                            "are for RGB: give a callable (API) or none")
-    loaded = dataclasses.replace(loaded, preprocess=prep)
-    return Forward(loaded, chosen, (h, w, c), shapes, bs, channels_first(model))
+    return bs, dataclasses.replace(loaded, preprocess=prep)
+
+
+def fed_size(name, geometry, size=None, note=lambda msg: None):
+    """(height, width, channels) to feed a model of ``geometry`` (None for a free side): ``size``
+    (default 224) where the model takes any, its own otherwise (saying so if ``size`` differs)."""
+    h, w, c = geometry
+    if h is None or w is None:
+        side = int(size) if size else DEFAULT_SIZE
+        h, w = h or side, w or side
+    elif size is not None and (int(size), int(size)) != (h, w):
+        note(f"the model takes {w} x {h} images: --size {size} is not used")
+    if c not in (1, 3, 4):
+        raise MontageError(f"model {name!r} takes {c}-channel input: montage can feed images of "
+                           "1 (grey), 3 (RGB) or 4 (RGBA) channels")
+    return h, w, c
 
 
 def channels_first(model):
