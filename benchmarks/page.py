@@ -27,7 +27,7 @@ def measure_page(index):
         page.wait_for_function(drawn, timeout=60000)
         ready = time.perf_counter() - t
         heap = page.evaluate("performance.memory.usedJSHeapSize")
-        n = page.evaluate("montage.manifest.images ? montage.manifest.images.names.length : montage.manifest.views.length")
+        n = page.evaluate("montage.manifest.layout ? montage.manifest.images.names.length : montage.manifest.views.length")
         layout = page.evaluate("montage.manifest.layout ? montage.manifest.layout.blocks[0] : montage.manifest.views[0].blocks[0]")
         t = time.perf_counter()
         page.evaluate(f"montage.show({n - 1}, {json.dumps(layout['layer'])})")

@@ -76,12 +76,13 @@ def _load_file(path, unsafe):
         raise MontageError(f"model file {shown(p)} should be a .keras or .h5 Keras model, a .pt/.pth PyTorch "
                            "model or an .onnx model")
     if p.is_dir():
-        raise MontageError(f"model {shown(p)} is a folder, not a model file: give the .keras/.h5 file")
+        raise MontageError(f"could not read model {shown(p)}: it is a folder, not a model file; give the "
+                           ".keras/.h5 file")
     import zipfile
 
     if p.suffix == ".keras" and not zipfile.is_zipfile(p):   # Keras would say "File not found"
-        raise MontageError(f"model file {shown(p)} is not a .keras archive (a zip file): it is empty, truncated "
-                           "or something else; save the model again with model.save('name.keras')")
+        raise MontageError(f"could not read model {shown(p)}: it is not a .keras archive (a zip file) but empty, "
+                           "truncated or something else; save the model again with model.save('name.keras')")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -17,7 +17,7 @@
    * fetch). M.views stays an array-like, built one view at a time. */
   var VIEWS_KEPT = 256;   // images whose data stay loaded (the least recently shown go)
   var side = {}, sideOrder = [], asked = {}, made = {};
-  if (M.images) {
+  if (M.layout) {
     var L = M.layout, NAMES = M.images.names, BASES = M.images.bases;
     var makeView = function (i) {
       var d = side[i];
@@ -226,9 +226,9 @@
 
   /* ---- readout ---- */
   var view = function () { return M.views[state.view]; };
-  function nameOf(i) { return M.images ? M.images.names[i] : M.views[i].name; }
+  function nameOf(i) { return M.layout ? M.images.names[i] : M.views[i].name; }
   function findImage(name) {
-    if (M.images) return M.images.names.indexOf(name);
+    if (M.layout) return M.images.names.indexOf(name);
     for (var i = 0; i < M.views.length; i++) if (M.views[i].name === name) return i;
     return -1;
   }
@@ -606,10 +606,10 @@
   var ROW = 22;
   state.matches = [];
   function thumbUrl(i) {
-    var d = M.images ? M.layout.dzi : M.views[i].tiles[0].dzi;
+    var d = M.layout ? M.layout.dzi : M.views[i].tiles[0].dzi;
     var w = +d.Size.Width, h = +d.Size.Height, top = Math.ceil(Math.log2(Math.max(w, h, 1)));
     var level = Math.max(0, top - Math.max(0, Math.ceil(Math.log2(Math.max(w, h) / 20))));
-    var base = M.images ? "images/" + M.images.bases[i] + "_files/" : M.views[i].tiles[0].dzi.Url;
+    var base = M.layout ? "images/" + M.images.bases[i] + "_files/" : M.views[i].tiles[0].dzi.Url;
     return base + level + "/0_0." + d.Format;
   }
   function search(text) {
