@@ -78,6 +78,11 @@ class Forward:
         for batch in imgs.batches(paths, (h, w), self.batch_size, self.loaded.preprocess, c):
             yield batch, self.outputs(batch.x)
 
+    def reduced(self, paths, score):
+        """As :meth:`montage.plan.Forward.reduced`; the maps come to the host and are reduced there."""
+        for batch, outs in self.run(paths):
+            yield batch, reduce(outs, score)
+
 
 def _choose(net, names, maps):
     """The layers to show (:func:`montage.graph.feature_layers`' rules) given which have 2-D maps."""

@@ -80,12 +80,17 @@ def write_values(path, key, src):
 
 def finish(folder, manifest, title, quiet):
     """Write ``manifest.json`` and the page that shows it into ``folder``."""
-    from . import viewer
-
     # Encoded once, streamed (views can be many); the page inlines this same file.
     with open(folder / "manifest.json", "w") as f:
         json.dump(manifest, f, allow_nan=False, default=json_default)
-    if not viewer.build(folder, folder / "manifest.json", title):
+    _page(folder, folder / "manifest.json", title, quiet)
+
+
+def _page(folder, inline, title, quiet):
+    """The page, with the JSON file ``inline`` inside it."""
+    from . import viewer
+
+    if not viewer.build(folder, inline, title):
         note("OpenSeadragon is not installed (run `npm ci` in the montage source folder, or set "
              "MONTAGE_OSD_DIR): the page will load it from a CDN and needs a network", quiet)
 
@@ -100,32 +105,31 @@ def write_view(path, index, view):
     path.write_text(f"{VIEW_CALL}{index},{text});\n", encoding="utf-8")
 
 
+def _view_json(path):
+    """The JSON text of the view a :func:`write_view` file holds."""
+    text = path.read_text(encoding="utf-8")
+    return text[text.index(",") + 1:text.rindex(")")]
+
+
 def read_view(path):
     """The view dict a :func:`write_view` file holds."""
-    text = path.read_text(encoding="utf-8")
-    return json.loads(text[text.index(",") + 1:text.rindex(")")])
+    return json.loads(_view_json(path))
 
 
 def finish_views(folder, head, names, bases, layout, title, quiet):
     """Write ``manifest.json`` (``head`` plus every image's view, streamed from the per-image
     files, never all in memory) and a page that inlines only ``head``, the image index and the
     geometry all images share: its size and start-up do not grow with the images' data."""
-    from . import viewer
-
     with open(folder / "manifest.json", "w", encoding="utf-8") as f:
         f.write(json.dumps(head, allow_nan=False, default=json_default)[:-1] + ', "views": [')
         for i, base in enumerate(bases):
-            text = (folder / "images" / f"{base}.view.js").read_text(encoding="utf-8")
-            f.write((", " if i else "") + text[text.index(",") + 1:text.rindex(")")])
+            f.write((", " if i else "") + _view_json(folder / "images" / f"{base}.view.js"))
         f.write("]}")
     page = folder / ".page.json"
     with open(page, "w", encoding="utf-8") as f:
         json.dump({**head, "images": {"names": names, "bases": bases}, "layout": layout}, f, allow_nan=False,
                   default=json_default)
     try:
-        ok = viewer.build(folder, page, title)
+        _page(folder, page, title, quiet)
     finally:
         page.unlink()
-    if not ok:
-        note("OpenSeadragon is not installed (run `npm ci` in the montage source folder, or set "
-             "MONTAGE_OSD_DIR): the page will load it from a CDN and needs a network", quiet)

@@ -45,20 +45,44 @@ class Forward:
 
         return device()
 
-    def run(self, paths):
-        """Yield ``(batch, outputs)``: a :class:`montage.images.Batch` and one float32
-        array (n, H, W, C) per layer, from one forward pass per batch."""
+    def _feed(self, x):
+        """A preprocessed batch (n, H, W, C) in the layout the model takes."""
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if self.channels_first else x
+
+    def _maps(self, x):
+        outs = predict(extractor(self.loaded.model, self.layers), self._feed(x))
+        if self.channels_first:   # NCHW out, NHWC on: the rest of montage sees one layout
+            outs = [np.ascontiguousarray(o.transpose(0, 2, 3, 1)) for o in outs]
+        return outs
+
+    def outputs(self, x):
+        """One float32 array (n, H, W, C) per layer for a preprocessed batch ``x`` (n, H, W, C)."""
+        with runnable_names(self.loaded.model):
+            return self._maps(x)
+
+    def _batches(self, paths):
         from . import images as imgs
 
         h, w, c = self.input_shape
-        ext = extractor(self.loaded.model, self.layers)
+        return imgs.batches(paths, (h, w), self.batch_size, self.loaded.preprocess, c)
+
+    def run(self, paths):
+        """Yield ``(batch, outputs)``: a :class:`montage.images.Batch` and one float32
+        array (n, H, W, C) per layer, from one forward pass per batch."""
         with runnable_names(self.loaded.model):
-            for batch in imgs.batches(paths, (h, w), self.batch_size, self.loaded.preprocess, c):
-                if not self.channels_first:
-                    yield batch, predict(ext, batch.x)
-                else:   # NCHW in, NHWC out: the rest of montage sees one layout
-                    outs = predict(ext, np.ascontiguousarray(batch.x.transpose(0, 3, 1, 2)))
-                    yield batch, [np.ascontiguousarray(o.transpose(0, 2, 3, 1)) for o in outs]
+            for batch in self._batches(paths):
+                yield batch, self._maps(batch.x)
+
+    def reduced(self, paths, score):
+        """Yield ``(batch, [(score, flat argmax, spatial max) per layer])``, each (n, C), reduced on
+        the device by the model itself (see :func:`montage.topk.reducer`)."""
+        from .topk import reducer
+
+        red = reducer(extractor(self.loaded.model, self.layers), self.channels_first, score)
+        with runnable_names(self.loaded.model):
+            for batch in self._batches(paths):
+                outs = [np.asarray(o) for o in red.predict_on_batch(self._feed(batch.x))]
+                yield batch, [tuple(outs[3 * j:3 * j + 3]) for j in range(len(self.layers))]
 
 
 def starts_with_scaling(model):

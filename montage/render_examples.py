@@ -40,58 +40,17 @@ def _select(paths, shard):
 
 def _pass(fwd, chosen, score, top, quiet):
     """Stream ``chosen`` (global index, path) through the model; the running top-k per layer."""
-    from . import images as imgs
-    from .foreign import Forward
-
     states = [Running(top, shape[2]) for shape in fwd.shapes]
     index = {p: i for i, p in chosen}
     paths = [p for _, p in chosen]
-    if isinstance(fwd, Forward):     # PyTorch, ONNX: the maps come to the host and are reduced there
-        from .foreign import reduce
-
-        with progress(len(paths), "images", "img", quiet) as bar:
-            for batch, outs in fwd.run(paths):
-                check_stop()
-                ids = np.array([index[p] for p in batch.paths], np.int64)
-                for state, (s, arg, peak) in zip(states, reduce(outs, score)):
-                    state.add(s, arg, peak, ids)
-                bar.update(len(batch.paths))
-        return states
-    from .extract import extractor, runnable_names
-    from .topk import reducer
-
-    h, w, c = fwd.input_shape
-    red = reducer(extractor(fwd.loaded.model, fwd.layers), fwd.channels_first, score)
-    with runnable_names(fwd.loaded.model), progress(len(paths), "images", "img", quiet) as bar:
-        for batch in imgs.batches(paths, (h, w), fwd.batch_size, fwd.loaded.preprocess, c):
+    with progress(len(paths), "images", "img", quiet) as bar:
+        for batch, reduced in fwd.reduced(paths, score):
             check_stop()
-            x = batch.x if not fwd.channels_first else np.ascontiguousarray(batch.x.transpose(0, 3, 1, 2))
-            outs = red.predict_on_batch(x)
             ids = np.array([index[p] for p in batch.paths], np.int64)
-            for j, state in enumerate(states):
-                s, arg, peak = (np.asarray(o) for o in outs[3 * j:3 * j + 3])
+            for state, (s, arg, peak) in zip(states, reduced):
                 state.add(s, arg, peak, ids)
             bar.update(len(batch.paths))
     return states
-
-
-def _check_images(paths, opts):
-    """(good, bad) as ``features`` does; a shard may end up with none (it writes an empty partial)."""
-    from .images import check
-
-    if not paths:
-        return [], []
-    if opts.shard is None:
-        from .render_features import _good_images
-
-        return _good_images(paths, opts)
-    good, bad = check(paths)
-    if bad and not opts.skip_bad:
-        raise MontageError(f"{shown(bad[0][0])}: {bad[0][1]}; nothing was written: fix or remove it, or pass "
-                           "--skip-bad (to every shard)")
-    for p, why in bad:
-        note(f"skipping {shown(p)}: {why}", opts.quiet)
-    return good, bad
 
 
 # ---- partial results (shards) ----
@@ -225,7 +184,7 @@ def examples_grid(channels, top, cell, gap):
 
 def _draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=None):
     """Every layer's canvas (rows = channels, columns = ranks) and its manifest entries."""
-    from .images import read_rgb
+    from .images import preprocess, read_rgb
 
     cell, gap = int(opts.cell), style.gap
     layouts = [examples_grid(s.channels, s.k, cell, gap) for s in states]
@@ -240,12 +199,7 @@ def _draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=No
         for r, c in zip(*np.nonzero(s.images != NO_IMAGE)):
             slots.setdefault(int(s.images[r, c]), []).append((j, int(r), int(c)))
     order = sorted(slots)
-    ext = None
-    if opts.overlay and fwd is not None:
-        from .extract import extractor
-        from .foreign import Forward
-
-        ext = fwd if isinstance(fwd, Forward) else extractor(fwd.loaded.model, fwd.layers)
+    tint = opts.overlay and fwd is not None
     scale = [np.where(np.isfinite(s.scores[0]), s.scores[0], 0.0) for s in states]
     batch = max(1, fwd.batch_size if fwd is not None else 32)
     with progress(len(order), "drawing examples", "img", opts.quiet) as bar:
@@ -253,7 +207,8 @@ def _draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=No
             check_stop()
             chunk = order[start:start + batch]
             rgbs = [read_rgb(paths[i], input_shape[:2]) for i in chunk]
-            maps = _maps(fwd, ext, rgbs) if ext is not None else None
+            maps = fwd.outputs(preprocess(np.stack(rgbs), fwd.loaded.preprocess, fwd.input_shape[2])) if tint \
+                else None
             for b, i in enumerate(chunk):
                 for j, r, c in slots[i]:
                     ys, xs, box_of = geometry[j]
@@ -267,20 +222,6 @@ def _draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=No
                     canvases[j][y0:y0 + cell, x0:x0 + cell, :3] = _to_cell(patch, cell)
             bar.update(len(chunk))
     return layouts, canvases, geometry
-
-
-def _maps(fwd, ext, rgbs):
-    """The chosen layers' maps (NHWC) for a few images, for the overlay."""
-    from .extract import predict
-    from .images import preprocess
-
-    x = preprocess(np.stack(rgbs), fwd.loaded.preprocess, fwd.input_shape[2])
-    if ext is fwd:       # PyTorch, ONNX
-        return fwd.outputs(x)
-    if fwd.channels_first:
-        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    outs = predict(ext, x)
-    return [o.transpose(0, 2, 3, 1) if fwd.channels_first else o for o in outs]
 
 
 def _finite(a):
@@ -325,6 +266,7 @@ def run(opts: ExamplesOptions) -> Result:
     from .models import load_model
     from .plan import prepare
     from .receptive import field as receptive_field
+    from .render_features import _good_images
 
     t0 = time.perf_counter()
     opts, temporary = in_temporary_folder(opts)
@@ -356,7 +298,7 @@ def run(opts: ExamplesOptions) -> Result:
         check_out(opts.out, opts.overwrite, inputs)
         given, absolute = [str(p) for p in paths], [os.path.abspath(p) for p in paths]
         chosen = _select(absolute, opts.shard)
-        good, skipped = _check_images([p for _, p in chosen], opts)
+        good, skipped = _good_images([p for _, p in chosen], opts, shard=opts.shard is not None)
         good_set = set(good)
         chosen = [(i, p) for i, p in chosen if p in good_set]
         skipped = [{"path": given[absolute.index(p)], "reason": why} for p, why in skipped]

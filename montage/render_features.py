@@ -112,17 +112,21 @@ def _not_images(skipped, quiet):
     return [{"path": str(p), "reason": why} for p, why in skipped]
 
 
-def _good_images(paths, opts):
-    """(good, bad) of ``paths``, each image decoded once; bad ones stop the run unless ``skip_bad``."""
+def _good_images(paths, opts, shard=False):
+    """(good, bad) of ``paths``, each image decoded once; bad ones stop the run unless ``skip_bad``.
+
+    A ``shard`` of an examples run may be left with none (it writes an empty partial result)."""
     from .images import check
 
+    if shard and not paths:
+        return [], []
     with progress(len(paths), "checking images", "img", opts.quiet or len(paths) < 50) as checking:
         good, bad = check(paths, checking)
     if bad and not opts.skip_bad:
         more = f" ({len(bad)} of {len(paths)} images are bad)" if len(bad) > 1 else ""
         raise MontageError(f"{shown(bad[0][0])}: {bad[0][1]}{more}; nothing was written: fix or remove it, "
-                           "or pass --skip-bad to render the others")
-    if not good:
+                           "or pass --skip-bad to render the others" + (" (to every shard)" if shard else ""))
+    if not good and not shard:
         raise MontageError(f"none of the {len(paths)} images can be read: {shown(bad[0][0])}: {bad[0][1]}")
     for p, why in bad:
         note(f"skipping {shown(p)}: {why}", opts.quiet)

@@ -41,10 +41,7 @@
   function askView(i) {
     if (asked[i]) return;
     asked[i] = true;
-    var sc = document.createElement("script");
-    sc.src = "images/" + M.images.bases[i] + ".view.js";
-    sc.onerror = function () { asked[i] = "failed"; if (typeof redraw === "function") redraw(); };
-    document.body.appendChild(sc);
+    addScript("images/" + M.images.bases[i] + ".view.js", function () { asked[i] = "failed"; redraw(); });
   }
   window.montageView = function (i, v) {
     side[i] = v;
@@ -146,14 +143,17 @@
    * many parts there are; the rest are then loaded side by side, so the readout can count them. */
   var CACHE_BYTES = 512 << 20;   // activations of many images: the least recently used go
   function partUrl(key, i) { return i ? key.replace(/\.js$/, "." + i + ".js") : key; }
-  function addScript(src, key) {
+  function addScript(src, failed) {
     var s = document.createElement("script");
     s.src = src;
-    s.onerror = function () {
+    s.onerror = failed;
+    document.body.appendChild(s);
+  }
+  function valuesFailed(key) {
+    return function () {
       var v = state.values[key];
       if (v) { v.failed = true; redraw(); }
     };
-    document.body.appendChild(s);
   }
   function decode(b64, into, offset) {
     if (Uint8Array.fromBase64) { into.set(Uint8Array.fromBase64(b64), offset); return; }
@@ -167,7 +167,7 @@
       var count = shape.reduce(function (a, b) { return a * b; }, 1);
       v.data = new Float32Array(count);
       v.shape = shape; v.parts = parts; v.partBytes = b64.length / 4 * 3;
-      for (var j = 1; j < parts; j++) addScript(partUrl(key, j), key);
+      for (var j = 1; j < parts; j++) addScript(partUrl(key, j), valuesFailed(key));
     }
     decode(b64, new Uint8Array(v.data.buffer), i * v.partBytes);
     v.got++;
@@ -180,7 +180,7 @@
     var v = state.values[key];
     if (!v) {
       v = state.values[key] = { got: 0, parts: null, done: false, t0: now() };
-      addScript(key, key);
+      addScript(key, valuesFailed(key));
     }
     v.used = now();
     return v;
