@@ -1,0 +1,107 @@
+"""montage's PNG pyramid writer against libvips' dzsave, tile by tile."""
+
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pyvips
+
+from montage import pyramid
+from montage.write import OVERLAP, TILE_SIZE, write_block, write_dzi
+
+
+def _tiles(folder):
+    return {p.relative_to(folder).as_posix(): p for p in Path(folder).rglob("*.png")}
+
+
+def _pixels(path):
+    a = pyvips.Image.new_from_file(str(path)).numpy()
+    return a[:, :, None] if a.ndim == 2 else a
+
+
+SHAPES = [(1, 1, 1), (2, 1, 1), (3, 5, 1), (37, 1001, 1), (509, 511, 1), (512, 1023, 4), (1021, 77, 4),
+          (2, 1500, 1), (1531, 1539, 1), (700, 700, 3), (1024, 1024, 4)]
+
+
+@pytest.mark.parametrize("h, w, bands", SHAPES)
+def test_every_tile_equals_dzsave(tmp_path, h, w, bands):
+    rng = np.random.default_rng(h * 7919 + w)
+    canvas = rng.integers(0, 256, (h, w, bands), dtype=np.uint8)
+    canvas[: h // 3] = rng.integers(0, 2, (h // 3, w, bands), dtype=np.uint8) * 255   # rounding halves
+    vips = pyvips.Image.new_from_array(canvas)
+    vips = vips.extract_band(0, n=3) if bands == 4 else vips
+    vips.dzsave(str(tmp_path / "v"), suffix=".png", tile_size=TILE_SIZE, overlap=OVERLAP, depth="onepixel")
+    dzi = write_dzi(canvas, tmp_path / "m")
+    theirs, ours = _tiles(tmp_path / "v_files"), _tiles(tmp_path / "m_files")
+    assert sorted(ours) == sorted(theirs)
+    for name in theirs:
+        a, b = _pixels(theirs[name]), _pixels(ours[name])
+        assert a.shape == b.shape and np.array_equal(a, b), name
+    assert (tmp_path / "m.dzi").read_text() == (tmp_path / "v.dzi").read_text()
+    assert dzi["Size"] == {"Width": str(w), "Height": str(h)} and dzi["Format"] == "png"
+
+
+def test_halve_is_the_rounded_mean_with_edges_repeated():
+    rng = np.random.default_rng(3)
+    for h, w in [(5, 7), (6, 4), (1, 9), (9, 1), (1, 1)]:
+        a = rng.integers(0, 256, (h, w, 2), dtype=np.uint8)
+        p = np.pad(a, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge").astype(int)
+        want = np.empty(((h + 1) // 2, (w + 1) // 2, 2), int)
+        for y in range(want.shape[0]):
+            for x in range(want.shape[1]):
+                want[y, x] = (p[2 * y:2 * y + 2, 2 * x:2 * x + 2].sum(axis=(0, 1)) + 2) // 4
+        assert np.array_equal(pyramid.halve(a), want)
+
+
+@pytest.mark.parametrize("deflate", ["isal", "zlib"])
+def test_png_decodes_with_zlib_alone(monkeypatch, deflate):
+    """A plain PNG: any decoder reads it, whichever deflate wrote it (ISA-L, or zlib without it)."""
+    if deflate == "zlib":
+        monkeypatch.setattr(pyramid, "_deflate", zlib)
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 256, (13, 29, 3), dtype=np.uint8)
+    data = pyramid.encode_png(a, 1)
+    assert data[:8] == pyramid.PNG_SIGNATURE
+    i, idat = 8, b""
+    while i < len(data):
+        n = int.from_bytes(data[i:i + 4], "big")
+        kind, body, crc = data[i + 4:i + 8], data[i + 8:i + 8 + n], data[i + 8 + n:i + 12 + n]
+        assert int.from_bytes(crc, "big") == zlib.crc32(kind + body)
+        idat += body if kind == b"IDAT" else b""
+        i += 12 + n
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(13, 1 + 29 * 3)
+    assert (rows[:, 0] == 0).all() and np.array_equal(rows[:, 1:].reshape(13, 29, 3), a)
+    assert np.array_equal(_pixels_of(data), a)
+
+
+def _pixels_of(data):
+    a = pyvips.Image.new_from_buffer(data, "").numpy()
+    return a[:, :, None] if a.ndim == 2 else a
+
+
+def test_progress_reaches_100_percent(tmp_path):
+    class Bar:
+        n = 0
+
+        def update(self, k):
+            assert k > 0
+            self.n += k
+
+    bar = Bar()
+    write_dzi(np.zeros((1100, 900, 1), np.uint8), tmp_path / "p", bar=bar)
+    assert bar.n == 100
+
+
+def test_bad_canvas_and_existing_folder_are_refused(tmp_path):
+    with pytest.raises(ValueError):
+        write_dzi(np.zeros((4, 4), np.uint8), tmp_path / "a")
+    with pytest.raises(ValueError):
+        write_dzi(np.zeros((4, 4, 1), np.float32), tmp_path / "b")
+    (tmp_path / "c_files").mkdir()
+    (tmp_path / "c_files" / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError):
+        write_block(np.zeros((4, 4, 1), np.uint8), tmp_path / "c")
+    assert (tmp_path / "c_files" / "mine.txt").read_text() == "keep"
+    assert os.listdir(tmp_path / "c_files") == ["mine.txt"]
