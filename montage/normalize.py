@@ -78,16 +78,52 @@ def group_range(values, clip=0.0, symmetric=False, axes=(1,)):
         v = np.where(finite, v, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN groups are handled below
-        if clip > 0:
-            pct = np.percentile if all_finite else np.nanpercentile
-            hi = pct(v, 100.0 - clip, axis=axes)
-            lo = -hi if symmetric else pct(v, clip, axis=axes)
+        if clip > 0 and all_finite:
+            lo, hi = percentiles(v, [] if symmetric else [clip], 100.0 - clip, axes)
+            lo = -hi if symmetric else lo
+        elif clip > 0:
+            hi = np.nanpercentile(v, 100.0 - clip, axis=axes)
+            lo = -hi if symmetric else np.nanpercentile(v, clip, axis=axes)
         else:
             hi = np.nanmax(v, axis=axes)
             lo = -hi if symmetric else np.nanmin(v, axis=axes)
     lo = np.where(np.isnan(lo), 0.0, lo).astype(np.float64)
     hi = np.where(np.isnan(hi), 0.0, hi).astype(np.float64)
     return lo, hi
+
+
+def percentiles(values, low, high, axes):
+    """``np.percentile(values, q, axis=axes)`` (method 'linear') for ``low`` (a list of 0 or 1
+    q) and ``high``, from one partition of a copy of ``values`` instead of one per q.
+
+    The arithmetic is numpy's own for a scalar q, so the results are identical to it,
+    in ``values``' dtype. ``values`` must be finite.
+
+    Returns
+    -------
+    lo, hi : ndarray
+        ``lo`` is None when ``low`` is empty.
+    """
+    keep = [i for i in range(values.ndim) if i not in axes]
+    groups = np.moveaxis(values, keep, list(range(len(keep))))
+    flat = groups.reshape(groups.shape[:len(keep)] + (-1,))   # a copy where the axes interleave
+    n = flat.shape[-1]
+    ends = []
+    for q in [*low, high]:
+        at = (n - 1) * (float(q) / 100)   # numpy: (n - 1) * (q / 100), in float64
+        below = min(np.floor(at), n - 1)
+        ends.append((int(below), int(min(below + 1, n - 1)), float(at - below)))
+    part = flat.copy() if np.may_share_memory(flat, values) else flat
+    part.partition(sorted({k for below, above, _ in ends for k in (below, above)}), axis=-1)
+    out = []
+    for below, above, gamma in ends:
+        a, b = part[..., below], part[..., above]
+        diff = b - a
+        lerp = a + diff * gamma   # numpy's _lerp, with a Python float weight as for a scalar q
+        if gamma >= 0.5:
+            lerp = b - diff * (1 - gamma)
+        out.append(lerp)
+    return (out[0] if low else None), out[-1]
 
 
 def grid_ranges(src, mode="global", cols=1, clip=0.0):
