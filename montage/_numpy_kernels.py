@@ -12,30 +12,67 @@ import numpy as np
 from .colormap import EMPTY_ROW, GAP_ROW, NAN_ROW
 
 
+CHUNK = 1 << 16   # values per step: the float64 temporaries stay in cache
+
+
 def lut_indices(src, lo, inv, const_index, idx):
-    """LUT rows of every value: ``idx[b, y, k, x]`` for ``src[y, x, k, b]`` (see ``_kernels``)."""
-    v = np.asarray(src, np.float64).transpose(3, 0, 2, 1)          # (b, y, k, x)
-    lo_k, inv_k = lo[None, None, :, None], inv[None, None, :, None]
+    """LUT rows of every value: ``idx[b, y, k, x]`` for ``src[y, x, k, b]`` (see ``_kernels``).
+
+    In steps of about ``CHUNK`` values, each one pass of float64 arithmetic in place.
+    """
+    h, w, n, s = src.shape
+    step = max(1, CHUNK // max(w, 1))
+    const = inv == 0.0
+    any_const = bool(const.any())
+    t = np.empty(w * min(step, n), np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
-        t = np.minimum(np.maximum((v - lo_k) * inv_k, 0.0), 255.0)
-        i = np.where(np.isnan(t), 0, t).astype(np.int32)
-    const = np.where(v == np.inf, 255, np.where(v == -np.inf, 0, const_index))
-    i = np.where(inv_k != 0.0, i, const)
-    idx[...] = np.where(np.isnan(v), NAN_ROW, i).astype(np.uint16)
+        for b in range(s):
+            for y in range(h):
+                for k0 in range(0, n, step):
+                    k1 = min(k0 + step, n)
+                    v = src[y, :, k0:k1, b]                                   # (w, cells)
+                    tv = t[:v.size].reshape(v.shape)
+                    np.subtract(v, lo[k0:k1], out=tv, dtype=np.float64)
+                    tv *= inv[k0:k1]
+                    np.clip(tv, 0.0, 255.0, out=tv)                           # NaN stays NaN
+                    out = idx[b, y, k0:k1, :].T                               # (w, cells) view
+                    np.copyto(out, tv, casting="unsafe")
+                    nan = np.isnan(v)
+                    if nan.any():
+                        out[nan] = NAN_ROW
+                    if any_const and const[k0:k1].any():
+                        c = np.flatnonzero(const[k0:k1])
+                        vc = v[:, c]
+                        fix = np.where(vc == np.inf, 255, np.where(vc == -np.inf, 0, const_index))
+                        out[:, c] = np.where(np.isnan(vc), NAN_ROW, fix)
 
 
 def paint_grid(idx, lutp, lut3, out, oy, ox, rows, cols, scale, gap):
-    """Paint cells into a ``rows`` x ``cols`` grid of the 2-D canvas ``out`` (see ``_kernels``)."""
+    """Paint cells into a ``rows`` x ``cols`` grid of the 2-D canvas ``out`` (see ``_kernels``).
+
+    Each canvas row is built once (cells widened ``scale`` times, gap columns included) and
+    stored ``scale`` times through a strided view of the canvas; then the gap rows.
+    """
     s, h, n, w = idx.shape
     if s == 1:
         px = lutp[idx[0]]                                              # (h, n, w)
     else:
         px = lut3[idx[0], 0] | lut3[idx[1], 1] | lut3[idx[2], 2]
-    cells = np.full((rows * cols, h, w), lutp[EMPTY_ROW], out.dtype)
-    cells[:n] = px.transpose(1, 0, 2)
-    cells = cells.reshape(rows, cols, h, w).repeat(scale, axis=2).repeat(scale, axis=3)
+    if n < rows * cols:
+        full = np.full((h, rows * cols, w), lutp[EMPTY_ROW], out.dtype)
+        full[:, :n] = px
+        px = full
     ch, cw = h * scale, w * scale
-    block = np.full((rows, ch + gap, cols, cw + gap), lutp[GAP_ROW], out.dtype)
-    block[:, :ch, :, :cw] = cells.transpose(0, 2, 1, 3)
-    height, width = rows * (ch + gap) - gap, cols * (cw + gap) - gap
-    out[oy:oy + height, ox:ox + width] = block.reshape(rows * (ch + gap), cols * (cw + gap))[:height, :width]
+    width = cols * (cw + gap) - gap
+    line = np.empty((rows, h, cols, cw + gap), out.dtype)   # each canvas row once, gaps included
+    line[..., cw:] = lutp[GAP_ROW]
+    cells = px.reshape(h, rows, cols, w).transpose(1, 0, 2, 3)          # (rows, y, col, x)
+    line[..., :cw] = cells if scale == 1 else np.repeat(cells, scale, axis=3)
+    r, i = out.strides
+    rows_view = np.lib.stride_tricks.as_strided(                        # (row, y, repeat, x): long runs
+        out[oy:, ox:], (rows, h, scale, width), ((ch + gap) * r, scale * r, r, i), writeable=True)
+    rows_view[...] = line.reshape(rows, h, cols * (cw + gap))[:, :, None, :width]
+    if gap and rows > 1:
+        gap_rows = np.lib.stride_tricks.as_strided(out[oy + ch:, ox:], (rows - 1, gap, width),
+                                                   ((ch + gap) * r, r, i), writeable=True)
+        gap_rows[...] = lutp[GAP_ROW]

@@ -78,6 +78,9 @@ def _packed(lut, bands):
 
 
 SMALL_PIXELS = 1 << 22   # at most this many grid pixels: numpy (no numba start-up) when engine="auto"
+# A run painting more pixels than this in all uses numba: here numpy's kernels cost about 1.7 s
+# more per gigapixel than numba's, and loading numba's cached kernels about 0.6 s.
+NUMBA_RUN_PIXELS = 400_000_000
 
 
 def paint(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0, engine="numba"):

@@ -10,7 +10,7 @@ import numpy as np
 from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .background import Writer
-from .canvas import SMALL_PIXELS, allocate, check_fits, paint
+from .canvas import NUMBA_RUN_PIXELS, allocate, check_fits, paint
 from .console import note, progress
 from .errors import MontageError
 from .layout import LAYER_GAP, Grid, near_square, scale_at_least, scale_at_most, shelf_pack
@@ -111,11 +111,11 @@ def _png_grid(grid, depth, png_cell):
     return None if pgrid.height * pgrid.width > PNG_MAX_PIXELS else pgrid
 
 
-def _engine(k, grid, opts):
-    """numba for a run with any canvas past ``SMALL_PIXELS`` (its start-up is paid anyway), else numpy."""
+def _pixels(k, grid, opts):
+    """Pixels this block paints: its Deep Zoom canvas and its flat PNG."""
     depth = k.weights.shape[0] if k.weights.ndim == 5 else 1
     grids = [grid] + ([_png_grid(grid, depth, opts.png_cell)] if opts.png else [])
-    return any(g is not None and g.height * g.width > SMALL_PIXELS for g in grids)
+    return sum(g.height * g.width for g in grids if g is not None)
 
 
 def _write_layer(canvas, base, opts, values_path, key, src):
@@ -186,7 +186,8 @@ def run(opts: FiltersOptions) -> Result:
     blocks, tiles = [], []
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         (tmp / "layers").mkdir()
-        engine = "numba" if any(_engine(k, g, opts) for k, (g, _) in zip(chosen, grids)) else "numpy"
+        total = sum(_pixels(k, g, opts) for k, (g, _) in zip(chosen, grids))
+        engine = "numba" if total > NUMBA_RUN_PIXELS else "numpy"
         with progress(len(chosen), "filters", "layer", opts.quiet) as bar, Writer(reuse=False) as writer:
             for i, k in enumerate(chosen):
                 check_stop()
