@@ -11,10 +11,14 @@ EMPTY_ROW = 258
 LUT_ROWS = 259
 
 
+# The names the defaults use, as matplotlib spells them (tested): no matplotlib import for them.
+KNOWN_COLORS = {"black": "#000000", "white": "#ffffff", "magenta": "#ff00ff", "cyan": "#00ffff"}
+
+
 def parse_color(value):
     """RGB triple from '#rrggbb', 'r,g,b', a matplotlib colour name or a 3-sequence of 0..255."""
     if isinstance(value, str):
-        text = value.strip()
+        text = KNOWN_COLORS.get(value.strip(), value.strip())
         if "," in text:
             parts = text.split(",")
             if len(parts) == 3 and all(p.strip().isdigit() for p in parts):
@@ -22,6 +26,8 @@ def parse_color(value):
                 if all(0 <= c <= 255 for c in rgb):
                     return rgb
             raise MontageError(f"colour {value!r} is not 'r,g,b' with values 0..255")
+        if len(text) == 7 and text[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in text[1:]):
+            return tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))   # as matplotlib reads it, without its import
         from matplotlib.colors import to_rgb
 
         try:
@@ -37,7 +43,12 @@ def parse_color(value):
 
 
 def colormap_lut(name):
-    """(256, 3) uint8 table of a matplotlib colormap, as ``Colormap(np.arange(256) / 255)`` gives it."""
+    """(256, 3) uint8 table of a matplotlib colormap, as ``Colormap(np.arange(256) / 255)`` gives it.
+
+    'gray' (the default) is row i = (i, i, i), matplotlib's own table (tested), without its import.
+    """
+    if name == "gray":
+        return identity_lut()
     import matplotlib
 
     try:

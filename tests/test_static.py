@@ -180,11 +180,12 @@ def test_filters_and_layers_of_a_file_never_import_keras(tmp_path):
             f"assert montage.cli.main(['filters', '--layer', 'block1_conv2', '--out', {str(tmp_path / 'b')!r}, "
             "'--quiet']) == 0\n"
             "assert montage.cli.main(['layers']) == 0\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'numba', 'jax', 'torch'}))\n")
+            "print(sorted({m.split('.')[0] for m in sys.modules}\n"
+            "             & {'tensorflow', 'keras', 'numba', 'jax', 'torch', 'matplotlib', 'tqdm'}))\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "[]"     # nor numba: these canvases are small
+    assert r.stdout.strip().splitlines()[-1] == "[]"     # nor numba (small canvases), matplotlib (gray), tqdm (quiet)
     assert (tmp_path / "a" / "index.html").is_file() and (tmp_path / "b" / "index.html").is_file()
     assert "conv_b" in r.stdout and "block5_conv3" in r.stdout
 
