@@ -113,17 +113,66 @@ def percentiles(values, low, high, axes):
         at = (n - 1) * (float(q) / 100)   # numpy: (n - 1) * (q / 100), in float64
         below = min(np.floor(at), n - 1)
         ends.append((int(below), int(min(below + 1, n - 1)), float(at - below)))
-    part = flat.copy() if np.may_share_memory(flat, values) else flat
-    part.partition(sorted({k for below, above, _ in ends for k in (below, above)}), axis=-1)
+    ranked = _ranked(flat, sorted({k for below, above, _ in ends for k in (below, above)}), values)
     out = []
     for below, above, gamma in ends:
-        a, b = part[..., below], part[..., above]
+        a, b = ranked[below], ranked[above]
         diff = b - a
         lerp = a + diff * gamma   # numpy's _lerp, with a Python float weight as for a scalar q
         if gamma >= 0.5:
             lerp = b - diff * (1 - gamma)
         out.append(lerp)
     return (out[0] if low else None), out[-1]
+
+
+BRACKET_FROM = 1 << 18   # one group of at least this many values: order statistics by bracketing
+SAMPLE = 1 << 15
+
+
+def _ranked(flat, ranks, values):
+    """``{k: the k-th smallest value of each group}`` of ``flat`` (groups, ..., n)."""
+    n = flat.shape[-1]
+    if flat.size == n and n >= BRACKET_FROM:
+        got = _bracketed(flat.reshape(-1), ranks)
+        if got is not None:
+            return {k: np.full(flat.shape[:-1], v, flat.dtype)[()] for k, v in got.items()}
+    part = flat.copy() if np.may_share_memory(flat, values) else flat
+    part.partition(ranks, axis=-1)
+    return {k: part[..., k] for k in ranks}
+
+
+def _bracketed(v, ranks):
+    """The k-th smallest values of ``v`` for ``ranks`` near either end, exactly, from a partition
+    of the values beyond a threshold instead of all of them; None when a bracket misses.
+
+    A random sample puts each threshold a safe margin past the ranks' expected place; the
+    count of values beyond it proves the bracket holds them (ties included), else the caller
+    partitions everything.
+    """
+    n, got = v.size, {}
+    sample = v[np.random.default_rng(0).integers(0, n, SAMPLE)]
+    margin = 4 * int(np.sqrt(SAMPLE)) + 8
+    low, high = [k for k in ranks if k < n // 2], [k for k in ranks if k >= n // 2]
+    if low:
+        j = int((max(low) + 1) / n * SAMPLE) + margin
+        if j >= SAMPLE // 3:
+            return None
+        cand = v[v <= np.partition(sample, j)[j]]   # every value up to the threshold, so ranks carry over
+        if cand.size <= max(low):
+            return None
+        cand.partition(low)
+        got.update({k: cand[k] for k in low})
+    if high:
+        j = SAMPLE - 1 - int((n - min(high)) / n * SAMPLE) - margin
+        if j < SAMPLE - SAMPLE // 3:
+            return None
+        cand = v[v >= np.partition(sample, j)[j]]   # the top cand.size values: rank k is cand's k - (n - size)
+        skip = n - cand.size
+        if min(high) < skip:
+            return None
+        cand.partition([k - skip for k in high])
+        got.update({k: cand[k - skip] for k in high})
+    return got
 
 
 def grid_ranges(src, mode="global", cols=1, clip=0.0):

@@ -91,3 +91,25 @@ def test_percentiles_equal_numpys_exactly(dtype):
             assert np.array_equal(hi, want_hi), (shape, clip, axes)
             assert percentiles(v, [], 100.0 - clip, axes)[0] is None
         assert np.array_equal(v, before)
+
+
+def test_percentiles_of_large_groups_equal_numpys_exactly():
+    """Large single groups take the bracketing path (clip near 50 falls back to a partition):
+    still np.percentile bit for bit, with ties, pruned zeros, sorted and constant data."""
+    from montage.normalize import BRACKET_FROM
+
+    rng = np.random.default_rng(12)
+    n = BRACKET_FROM + 12345
+    cases = [rng.normal(size=n).astype(np.float32), np.round(rng.normal(size=n) * 3).astype(np.float32),
+             np.where(rng.random(n) < 0.7, 0, rng.normal(size=n)).astype(np.float32),
+             np.sort(rng.normal(size=n)).astype(np.float32)[::-1], np.full(n, 2.5, np.float32),
+             rng.standard_cauchy(n), rng.normal(size=n).astype(np.float16)]
+    for v in cases:
+        before = v.copy()
+        for clip in [0.01, 1.0, 5.0, 30.0, 45.0]:
+            for x in (v, v.reshape(-1, 1)):
+                lo, hi = percentiles(x, [clip], 100.0 - clip, (0,))
+                assert np.array_equal(lo, np.percentile(x, clip, axis=(0,))), (v.dtype, clip)
+                assert np.array_equal(hi, np.percentile(x, 100.0 - clip, axis=(0,))), (v.dtype, clip)
+                assert np.shape(hi) == np.shape(np.percentile(x, clip, axis=(0,)))
+        assert np.array_equal(v, before)
