@@ -71,10 +71,11 @@ def write_values(path, key, src):
     head = f"montageValues({json.dumps(key)},{json.dumps(list(np.shape(src)))},{parts},"
     size = 0
     for i in range(parts):
-        b64 = base64.b64encode(raw[i * VALUES_PART:(i + 1) * VALUES_PART]).decode("ascii")
-        text = f"{head}{i},\"{b64}\");\n"
-        values_part(path, i).write_text(text)
-        size += len(text)
+        pieces = [f'{head}{i},"'.encode(), base64.b64encode(raw[i * VALUES_PART:(i + 1) * VALUES_PART]), b'");\n']
+        with open(values_part(path, i), "wb") as f:   # bytes as they are: no str copies of ~4 MB parts
+            for piece in pieces:
+                f.write(piece)
+        size += sum(map(len, pieces))
     return size
 
 
