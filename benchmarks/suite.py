@@ -4,6 +4,7 @@ A row: name, value, unit, and where there is one the same-run baseline, the rati
 (oriented so that bigger is better for montage), the target and whether it was met.
 """
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -175,7 +176,8 @@ def features_one(work, quick):
     keep = Keep()
     tile_stage = lambda: draw_atlas(outs, 0, None, atlas, style, keep, work / "a", opts)  # noqa: E731
     t_tile = measure(tile_stage, repeat=5)
-    t_write = measure(lambda: write_dzi(keep.kept, work / "w", "png"), repeat=3)
+    fresh = (work / f"w{i}" for i in itertools.count())   # a pyramid is written into a new folder
+    t_write = measure(lambda: write_dzi(keep.kept, next(fresh), "png"), repeat=3)
     n_layers = [] if not quick else ["--layer"] + [x.name for x in layers]
     m = process(_montage("features", "--out", work / "m", *n_layers), repeat=1 if quick else 3, cwd=ROOT)
     k = process(["-m", "benchmarks.baselines", "keract-features", "--out", str(work / "k")]
@@ -353,8 +355,9 @@ def tile_formats(work, quick):
     own = {"png": ".png", "webp": ".webp[lossless]", "jpeg": ".jpg"}
     rows, details = [], {}
     for fmt, suffix in own.items():
-        t_m = measure(lambda: write_dzi(canvas, work / f"m_{fmt}", fmt), repeat=2 if quick else 3)
-        t_v = measure(lambda: pyvips.Image.new_from_array(canvas).dzsave(str(work / f"v_{fmt}"), suffix=suffix),
+        fresh = (work / f"{fmt}{i}" for i in itertools.count())   # each write into a new folder
+        t_m = measure(lambda: write_dzi(canvas, next(fresh), fmt), repeat=2 if quick else 3)
+        t_v = measure(lambda: pyvips.Image.new_from_array(canvas).dzsave(str(next(fresh)), suffix=suffix),
                       repeat=1 if fmt == "webp" else (2 if quick else 3))
         mp = h * w / 1e6
         rows.append(row(f"DZI write, {fmt} tiles, {mp:.1f} MP", mp / t_m["median_s"], "MP/s",
