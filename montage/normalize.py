@@ -96,8 +96,9 @@ def percentiles(values, low, high, axes):
     """``np.percentile(values, q, axis=axes)`` (method 'linear') for ``low`` (a list of 0 or 1
     q) and ``high``, from one partition of a copy of ``values`` instead of one per q.
 
-    The arithmetic is numpy's own for a scalar q, so the results are identical to it,
-    in ``values``' dtype. ``values`` must be finite.
+    The arithmetic is numpy's own for a scalar q, so the results are numpy's values, in
+    ``values``' dtype (where both -0.0 and 0.0 occur, a zero's sign may differ: partitions
+    order equal values as they like). ``values`` must be finite.
 
     Returns
     -------

@@ -71,6 +71,8 @@ def _chunk(kind, data):
 def encode_png(a, level=LEVEL):
     """PNG bytes of a (H, W, 1|3) uint8 array: grey or RGB, 8 bits, no row filter."""
     h, w, bands = a.shape
+    if bands not in (1, 3) or not h or not w or a.dtype != np.uint8:
+        raise ValueError(f"a PNG holds a non-empty (H, W, 1|3) uint8 array, not {a.shape} {a.dtype}")
     rows = np.zeros((h, 1 + w * bands), np.uint8)   # each row starts with its filter byte, 0 = none
     rows[:, 1:].reshape(h, w, bands)[...] = a
     head = struct.pack(">IIBBBBB", w, h, 8, 0 if bands == 1 else 2, 0, 0, 0)

@@ -35,8 +35,8 @@ def read_level(folder, tile, level=None):
     canvas = None
     for row in range(math.ceil(h / ts)):
         for col in range(math.ceil(w / ts)):
-            a = pyvips.Image.new_from_file(str(root / f"{col}_{row}.{fmt}")).numpy()
-            a = a[:, :, None] if a.ndim == 2 else a
+            im = pyvips.Image.new_from_file(str(root / f"{col}_{row}.{fmt}"))
+            a = im.numpy().reshape(im.height, im.width, im.bands)   # a 1x1 grey tile comes back 0-d
             if canvas is None:
                 canvas = np.zeros((h, w, a.shape[2]), np.uint8)
             oy, ox = (ov if row else 0), (ov if col else 0)

@@ -23,8 +23,8 @@ def _vips():
 
 def _check_canvas(canvas):
     if not (isinstance(canvas, np.ndarray) and canvas.dtype == np.uint8 and canvas.ndim == 3
-            and canvas.shape[2] in (1, 3, 4) and canvas.flags.c_contiguous):
-        raise ValueError("canvas must be a C-contiguous (H, W, 1|3|4) uint8 array")
+            and canvas.shape[2] in (1, 3, 4) and canvas.flags.c_contiguous and canvas.size):
+        raise ValueError("canvas must be a non-empty C-contiguous (H, W, 1|3|4) uint8 array")
 
 
 def as_image(canvas):
@@ -116,6 +116,8 @@ def write_dzi(canvas, base, tile_format="png", tile_size=TILE_SIZE, overlap=OVER
         The DZI descriptor as OpenSeadragon takes it inline.
     """
     check_tile_format(tile_format)
+    if not (int(tile_size) >= 1 and 0 <= int(overlap) <= 8192):
+        raise ValueError(f"tile_size {tile_size} must be at least 1 and overlap {overlap} in 0..8192")
     if tile_format == "png":
         _check_canvas(canvas)
         from .pyramid import write_png_pyramid

@@ -45,9 +45,7 @@ def read_dzi_level(out, tile):
     for row in range(math.ceil(h / ts)):
         for col in range(math.ceil(w / ts)):
             im = pyvips.Image.new_from_file(str(folder / f"{col}_{row}.{fmt}"))
-            a = im.numpy()
-            if a.ndim == 2:
-                a = a[:, :, None]
+            a = im.numpy().reshape(im.height, im.width, im.bands)   # a 1x1 grey tile comes back 0-d
             if canvas is None:
                 canvas = np.zeros((h, w, a.shape[2]), np.uint8)
             oy, ox = (ov if row else 0), (ov if col else 0)

@@ -123,9 +123,15 @@ def test_paint_rejects_bad_arguments():
         paint(np.ones((3, 3, 2, 3), np.float32), grid, 0, 1, LUT, np.zeros((3, 7, 1), np.uint8))
 
 
-def test_engines_agree_on_random_layers_with_nan_inf_and_constant_cells():
+@pytest.mark.parametrize("steps", ["default", "tiny"])
+def test_engines_agree_on_random_layers_with_nan_inf_and_constant_cells(monkeypatch, steps):
+    if steps == "tiny":   # the numpy kernels' steps: many value chunks and bands of grid rows, last ones partial
+        import montage._numpy_kernels as nk
+
+        monkeypatch.setattr(nk, "CHUNK", 7)
+        monkeypatch.setattr(nk, "BAND_PIXELS", 500)
     rng = np.random.default_rng(7)
-    for h, w, n, bands, samples in [(3, 3, 64 * 37, 3, 1), (7, 1, 301, 1, 1), (3, 3, 50, 3, 3)]:
+    for h, w, n, bands, samples in [(3, 3, 64 * 37, 3, 1), (7, 1, 301, 1, 1), (3, 3, 50, 3, 3), (2, 5, 23, 1, 1)]:
         src = rng.normal(size=(h, w, n, samples)).astype(np.float32) * 3
         src.reshape(-1)[rng.choice(src.size, 40, replace=False)] = np.nan
         src.reshape(-1)[rng.choice(src.size, 20, replace=False)] = np.inf

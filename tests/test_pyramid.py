@@ -9,7 +9,7 @@ import pytest
 import pyvips
 
 from montage import pyramid
-from montage.write import OVERLAP, TILE_SIZE, write_block, write_dzi
+from montage.write import OVERLAP, TILE_SIZE, write_block, write_dzi, write_png
 
 
 def _tiles(folder):
@@ -94,9 +94,30 @@ def test_progress_reaches_100_percent(tmp_path):
     assert bar.n == 100
 
 
+def test_every_level_reads_back(tmp_path):
+    """Down to the 1x1 level (a 1x1 grey tile comes back from pyvips as a 0-d array)."""
+    from montage.result import read_level
+
+    rng = np.random.default_rng(9)
+    for bands in (1, 3):
+        canvas = rng.integers(0, 256, (700, 515, bands), dtype=np.uint8)
+        dzi = write_dzi(canvas, tmp_path / f"r{bands}")
+        for level, want in pyramid.levels(canvas):
+            assert np.array_equal(read_level(tmp_path, {"dzi": dzi}, level), want), (bands, level)
+
+
 def test_bad_canvas_and_existing_folder_are_refused(tmp_path):
-    with pytest.raises(ValueError):
-        write_dzi(np.zeros((4, 4), np.uint8), tmp_path / "a")
+    for bad in [np.zeros((4, 4), np.uint8), np.zeros((0, 5, 1), np.uint8), np.zeros((5, 0, 3), np.uint8)]:
+        with pytest.raises(ValueError):
+            write_dzi(bad, tmp_path / "a")
+        with pytest.raises(ValueError):
+            write_png(bad, tmp_path / "a.png")
+    for size, overlap in [(0, 1), (510, -1)]:
+        with pytest.raises(ValueError, match="tile_size"):
+            write_dzi(np.zeros((4, 4, 1), np.uint8), tmp_path / "t", tile_size=size, overlap=overlap)
+    with pytest.raises(ValueError, match="PNG"):
+        pyramid.encode_png(np.zeros((2, 3, 4), np.uint8))
+    assert not any(tmp_path.iterdir())
     with pytest.raises(ValueError):
         write_dzi(np.zeros((4, 4, 1), np.float32), tmp_path / "b")
     (tmp_path / "c_files").mkdir()
