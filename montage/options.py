@@ -119,6 +119,7 @@ class OutputOptions(ModelOptions):
     quiet: bool = option(False, "no progress bars or notes", group="output", action="store_true")
 
     modes = GRID_MODES   # the normalisation modes this product takes
+    inapplicable = ()    # inherited options this product refuses (left out of its help)
 
     def __post_init__(self):
         super().__post_init__()
@@ -249,6 +250,8 @@ def parse_shard(spec):
 class ExamplesOptions(InputOptions):
     """``montage examples``: for every channel, the images (and patches) that excite it most."""
 
+    inapplicable = ("normalize", "clip", "cmap", "nan_color")   # examples show the images' own colours
+
     top: int = option(9, "examples per channel (default 9)", type=int)
     score: str = option("max", "rank images by the map's spatial max (default; the patch around it is "
                         "shown) or mean (the whole image is shown)", choices=("max", "mean"))
@@ -279,7 +282,7 @@ class ExamplesOptions(InputOptions):
         if self.merge and (self.layers or self.top != 9 or self.score != "max"):
             raise MontageError("--merge renders what the partial results hold: their --layer, --top and --score "
                                "were chosen by the --shard runs (leave them out)")
-        for name in ("normalize", "clip", "cmap", "nan_color"):
+        for name in self.inapplicable:
             if getattr(self, name) != OutputOptions.__dataclass_fields__[name].default:
                 raise MontageError(f"--{name.replace('_', '-')} does not apply to examples: they show the "
                                    "images' own colours")
@@ -302,7 +305,9 @@ def add_arguments(parser, cls):
             kw.update(action="extend", default=None)
         elif kw.get("action") not in ("store_true", "store_false"):
             kw.setdefault("default", f.default)
-        where.add_argument(md["flag"] or "--" + f.name.replace("_", "-"), dest=f.name, help=md["help"], **kw)
+        hidden = f.name in getattr(cls, "inapplicable", ())   # still parsed, to be refused in one line
+        where.add_argument(md["flag"] or "--" + f.name.replace("_", "-"), dest=f.name,
+                           help=argparse.SUPPRESS if hidden else md["help"], **kw)
 
 
 def from_arguments(cls, args: argparse.Namespace):
@@ -315,7 +320,8 @@ def api(cls, positional):
     """Give an API function ``fn(*positional, **options)`` the signature and docs of ``cls``."""
     def wrap(fn):
         by_name = {f.name: f for f in fields(cls)}
-        order = list(positional) + [n for n in by_name if n not in positional]
+        skip = getattr(cls, "inapplicable", ())
+        order = list(positional) + [n for n in by_name if n not in positional and n not in skip]
         params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD if n in positional
                                     else inspect.Parameter.KEYWORD_ONLY,
                                     default=by_name[n].default if by_name[n].default is not MISSING

@@ -52,6 +52,17 @@ def test_bad_options(capsys, tmp_path):
     _fails(capsys, ["filters", "--clip", "60", "--out", str(tmp_path / "o")], "--clip")
 
 
+def test_examples_help_leaves_out_what_examples_refuse(capsys, tmp_path):
+    assert main(["examples", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--top" in text and "--gap-color" in text
+    for flag in ("--normalize", "--clip", "--cmap", "--nan-color"):
+        assert flag not in text
+        _fails(capsys, ["examples", flag, "1" if flag == "--clip" else "cell" if flag == "--normalize" else "red",
+                        "--out", str(tmp_path / "o")], flag, "does not apply to examples")
+    assert not (tmp_path / "o").exists()
+
+
 def test_bad_model_files(capsys, tmp_path):
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"garbage")
