@@ -5,7 +5,9 @@ ships (offline); every model takes ``random`` (offline, seeded) and ``imagenet``
 (Keras' own download).
 """
 
+import contextlib
 import importlib.util
+import sys
 from pathlib import Path
 
 from .backend import keras as _keras
@@ -88,12 +90,14 @@ def builtin(name, weights, seed, size, load_weights_file):
                            f"random or imagenet for {name}")
     if weights == "imagenet":
         try:
-            model = build(include_top=False, weights="imagenet", input_shape=shape)
+            with contextlib.redirect_stdout(sys.stderr):   # Keras' "Downloading data from ..." and its bar
+                model = build(include_top=False, weights="imagenet", input_shape=shape)
         except Exception as e:  # keras raises a bare Exception on a failed download
             alt = "--weights hed (trained, bundled), " if name == "vgg16" else ""
+            cause = getattr(e.__context__, "reason", None) or e.__context__ or e
             raise MontageError(
-                f"could not get Keras' ImageNet weights for {name} ({type(e).__name__}; offline?): "
-                f"use {alt}--weights random, or --weights PATH to a .weights.h5 file") from None
+                f"could not download Keras' ImageNet weights for {name} ({str(cause).strip() or type(e).__name__}; "
+                f"offline?): use {alt}--weights random, or --weights PATH to a .weights.h5 file") from None
         info = {"source": "imagenet", "detail": f"keras.applications.{cls} ImageNet weights"}
     else:
         keras.utils.set_random_seed(int(seed))

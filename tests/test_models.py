@@ -27,7 +27,7 @@ def test_random_weights_follow_the_seed():
     assert not np.array_equal(a, c)
 
 
-def test_imagenet_offline_fails_with_one_clear_line(monkeypatch, tmp_path):
+def test_imagenet_offline_fails_with_one_clear_line(monkeypatch, tmp_path, capsys):
     import keras.src.backend.config as cfg
 
     monkeypatch.setattr(cfg, "_KERAS_DIR", str(tmp_path))   # no cached weights
@@ -41,6 +41,8 @@ def test_imagenet_offline_fails_with_one_clear_line(monkeypatch, tmp_path):
         load_model("vgg16", "imagenet")
     msg = str(e.value)
     assert "\n" not in msg and "hed" in msg and "random" in msg and "PATH" in msg
+    assert "Network is unreachable" in msg and "offline?" in msg
+    assert capsys.readouterr().out == ""   # Keras' download line goes to stderr: stdout is for tables
 
 
 def test_weights_file_round_trip(tmp_path):
