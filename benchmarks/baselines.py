@@ -98,8 +98,9 @@ def numpy_canvas_dzsave(kernels, lut, path, cell_px=24, gap=1):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.baselines")
     p.add_argument("what", choices=["tutorial-filters", "keract-features", "numpy-all-dzsave", "keras-filters",
-                                    "save-model"])
-    p.add_argument("model", nargs="?", default="resnet50", help="save-model: a keras.applications name")
+                                    "save-model", "save-onnx"])
+    p.add_argument("model", nargs="?", default="resnet50",
+                   help="save-model: a keras.applications name; save-onnx: a torchvision one")
     p.add_argument("--layer", default="block1_conv2")
     p.add_argument("--n", type=int, default=None, help="filters and channels to plot (default all)")
     p.add_argument("--layers", type=int, default=None, help="first N layers (numpy-all-dzsave)")
@@ -111,6 +112,14 @@ def main(argv=None):
 
     if a.what == "save-model":     # random weights, offline: a model file for the file-reading benchmarks
         load_model(a.model, "random").model.save(a.out)
+        return 0
+    if a.what == "save-onnx":      # a torchvision model (random weights, seeded) exported to ONNX
+        import torch
+        import torchvision
+
+        torch.manual_seed(0)
+        module = getattr(torchvision.models, a.model)(weights=None).eval()
+        torch.onnx.export(module, torch.zeros(1, 3, 224, 224), a.out, dynamo=False)
         return 0
     loaded = load_model("vgg16", a.weights)    # same weights and loading as montage
     model = loaded.model

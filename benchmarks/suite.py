@@ -398,6 +398,38 @@ def other_models(work, quick):
                 base["peak_bytes"] / g["peak_bytes"], "", None),
         ]
         details[name] = {"layers": base, "filters": f, "features": g, "kernels": kernels, "maps": maps}
+    foreign_rows, details["foreign"] = _foreign_models(work, quick, details)
+    return rows + foreign_rows, details
+
+
+def _foreign_models(work, quick, keras_runs):
+    """The same model from PyTorch (torchvision, random weights) and as its ONNX export, against the
+    Keras run of it above (ResNet50; a quick run takes SqueezeNet's filters alone)."""
+    import importlib.util
+
+    if not all(importlib.util.find_spec(m) for m in ("torchvision", "onnx", "onnxruntime")):
+        return [], {"skipped": "torchvision, onnx or onnxruntime not installed"}
+    name = "squeezenet1_0" if quick else "resnet50"
+    onnx_file = work / f"{name}.onnx"
+    process(["-m", "benchmarks.baselines", "save-onnx", name, "--out", str(onnx_file)], cwd=ROOT)
+    rows, details = [], {}
+    for label, model in [(f"torchvision:{name}", ["--model", f"torchvision:{name}", "--weights", "random"]),
+                         (f"{name}.onnx (its export)", ["--model", onnx_file])]:
+        f = process(_montage("filters", *model, "--layer", "all", "--out", work / "tf"), repeat=1 if quick else 2,
+                    cwd=ROOT)
+        g = None if quick else process(_montage("features", *model, "--out", work / "tg"), repeat=2, cwd=ROOT)
+        details[label] = {"filters": f, "features": g}
+        keras = keras_runs.get(name)
+        kname = f"Keras' built-in {name}, same run"
+        rows.append(row(f"{label}: filters of every layer, end to end", f["median_s"], "s",
+                        keras and keras["filters"]["median_s"], keras and kname,
+                        keras and keras["filters"]["median_s"] / f["median_s"], "", None))
+        rows.append(row("... its peak memory", f["peak_bytes"] / GB, "GB", keras and keras["filters"]["peak_bytes"] / GB,
+                        keras and kname, keras and keras["filters"]["peak_bytes"] / f["peak_bytes"], "", None))
+        if g is not None:
+            rows.append(row(f"{label}: feature maps of 1 image, end to end", g["median_s"], "s",
+                            keras and keras["features"]["median_s"], keras and kname,
+                            keras and keras["features"]["median_s"] / g["median_s"], "", None))
     return rows, details
 
 
