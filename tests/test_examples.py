@@ -293,6 +293,8 @@ def test_page_reads_out_each_example(tmp_path):
             assert float(r["score"]) == pytest.approx(e["score"], rel=1e-6)
         text = readout(page)["text"]
         assert "positive" in text and "field    2 x 2 px" in text, text
+        assert len(e["image"]) > 48 and e["image"] not in text and "\u2026/in/" + Path(e["image"]).name in text
+        assert page.evaluate("() => document.querySelector('#readout div[title]').title") == e["image"]
         w = m["views"][0]["blocks"][2]                      # wide: 40 channels in bands of band_rows
         assert w["band_rows"] < 40 and w["grid"]["cols"] == -(-40 // w["band_rows"]) * 5 - 1
         zoom_to_block(page, w)

@@ -344,6 +344,15 @@
     drawColorbar(b, rg, h);
   }
 
+  /* A long image path as its last two parts (the demo's photographs sit deep in site-packages);
+   * the readout's tooltip and data-image keep it whole. */
+  function shortPath(p) {
+    p = String(p);
+    if (p.length <= 48) return p;
+    var parts = p.split(/[\\/]/);
+    return parts.length > 2 ? "\u2026/" + parts.slice(-2).join("/") : p;
+  }
+
   /* An example: which image, where, its score and box; the channel over the whole dataset. */
   function drawExample(r, h) {
     var b = h.block, q = cellNames(b, h.k), e = (b.examples[q.channel] || [])[q.rank], st = b.stats, lines = [];
@@ -353,7 +362,7 @@
     lines.push("rank     " + q.rank + " of " + b.top + " (by spatial " + b.score + ")");
     if (e) {
       r.dataset.image = e.image; r.dataset.score = fmt(e.score); r.dataset.box = e.box.join(",");
-      lines.push("image    " + safe(e.image));
+      lines.push("image    " + safe(shortPath(e.image)));
       lines.push("y, x     " + e.y + ", " + e.x + "  (in the " + b.map_shape[0] + " x " + b.map_shape[1] + " map)");
       lines.push("score    " + fmt(e.score));
       lines.push("box      " + e.box.join(", ") + "  (top, left, bottom, right in input pixels)");
@@ -366,7 +375,8 @@
     lines.push("max      " + fmt(st.max[q.channel]));
     lines.push("positive " + fmt(100 * st.positive[q.channel]) + "% of images");
     if (b.field) lines.push("field    " + b.field.size.join(" x ") + " px, stride " + b.field.jump.join(" x "));
-    r.appendChild(el("div", lines.join("\n")));
+    var text = r.appendChild(el("div", lines.join("\n")));
+    if (e) text.title = e.image;
     var cb = $("colorbar");
     cb.querySelector(".caption").textContent = "examples: the input patches themselves (RGB); the gap colour marks pixels past the image";
     cb.querySelector(".range").textContent = "";
