@@ -54,9 +54,14 @@ def halve(a):
     return s.astype(np.uint8)
 
 
+def top_level(height, width):
+    """The Deep Zoom level number of the full resolution: ``ceil(log2(longest side))``, exactly."""
+    return (max(int(height), int(width), 1) - 1).bit_length()
+
+
 def levels(canvas):
     """Every level from the full resolution down to one pixel, as (level number, array)."""
-    top = (max(canvas.shape[0], canvas.shape[1]) - 1).bit_length()
+    top = top_level(canvas.shape[0], canvas.shape[1])
     a = canvas
     yield top, a
     for level in range(top - 1, -1, -1):
@@ -108,7 +113,7 @@ def write_png_pyramid(canvas, base, tile_size, overlap, on_tile=None):
 
 def level_pixels(height, width):
     """Pixels in all levels of a pyramid, for progress."""
-    total, top = 0, (max(height, width) - 1).bit_length()
-    for k in range(top + 1):
+    total = 0
+    for k in range(top_level(height, width) + 1):
         total += -(-height // 2 ** k) * -(-width // 2 ** k)
     return total

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MontageError
+from .pyramid import top_level
 
 
 def read_level(folder, tile, level=None):
@@ -27,7 +28,7 @@ def read_level(folder, tile, level=None):
     dzi = tile["dzi"]
     w, h = int(dzi["Size"]["Width"]), int(dzi["Size"]["Height"])
     ts, ov, fmt = int(dzi["TileSize"]), int(dzi["Overlap"]), dzi["Format"]
-    top = math.ceil(math.log2(max(w, h, 1)))
+    top = top_level(h, w)
     level = top if level is None else int(level)
     shrink = 2 ** (top - level)
     w, h = max(1, math.ceil(w / shrink)), max(1, math.ceil(h / shrink))
@@ -130,7 +131,7 @@ class Result(dict):
 
         tile = self._view(0)["tiles"][0]
         size = max(int(tile["dzi"]["Size"]["Width"]), int(tile["dzi"]["Size"]["Height"]), 1)
-        level = max(0, math.ceil(math.log2(size)) - max(0, math.ceil(math.log2(size / side))))
+        level = max(0, top_level(size, size) - max(0, math.ceil(math.log2(size / side))))
         a = read_level(self.path, tile, level)
         return pyvips.Image.new_from_array(np.ascontiguousarray(a)).pngsave_buffer()
 
