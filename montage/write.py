@@ -41,20 +41,28 @@ def as_image(canvas):
     return image.copy(interpretation=interp)
 
 
+def _percent(bar):
+    """``advance(pct)``: moves a tqdm bar counting percent up to ``pct`` (never back)."""
+    shown = [0]
+
+    def advance(pct):
+        if pct > shown[0]:
+            bar.update(pct - shown[0])
+            shown[0] = pct
+    return advance
+
+
 def _tile_progress(bar, canvas):
     """A callback feeding a pyramid's written pixels into a tqdm bar counting percent (or None)."""
     if bar is None:
         return None
     from .pyramid import level_pixels
 
-    total, state = level_pixels(canvas.shape[0], canvas.shape[1]), {"done": 0, "shown": 0}
+    total, done, advance = level_pixels(canvas.shape[0], canvas.shape[1]), [0], _percent(bar)
 
     def on_tile(pixels):
-        state["done"] += pixels
-        pct = 100 * state["done"] // total
-        if pct > state["shown"]:
-            bar.update(pct - state["shown"])
-            state["shown"] = pct
+        done[0] += pixels
+        advance(100 * done[0] // total)
     return on_tile
 
 
@@ -65,20 +73,12 @@ def _progress(image, bar):
         yield image
         return
     image.set_progress(True)
-    state = {"done": 0}
-
-    def on_eval(_image, progress):
-        pct = int(progress.percent)
-        if pct > state["done"]:
-            bar.update(pct - state["done"])
-            state["done"] = pct
-
-    image.signal_connect("eval", on_eval)
+    advance = _percent(bar)
+    image.signal_connect("eval", lambda _image, progress: advance(int(progress.percent)))
     try:
         yield image
     finally:
-        if state["done"] < 100:
-            bar.update(100 - state["done"])
+        advance(100)
 
 
 # Tiles of 510 + 2 overlap pixels: about 1.3x faster to write than libvips' 254 (fewer
