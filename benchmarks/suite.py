@@ -412,6 +412,15 @@ def _foreign_models(work, quick, keras_runs):
     name = "squeezenet1_0" if quick else "resnet50"
     onnx_file = work / f"{name}.onnx"
     process(["-m", "benchmarks.baselines", "save-onnx", name, "--out", str(onnx_file)], cwd=ROOT)
+    keras = keras_runs.get(name)
+
+    def against(what, mine, key="median_s", unit=1.0):
+        """(baseline, its name, ratio) from the Keras run of the same model, or Nones."""
+        if keras is None:
+            return None, None, None
+        base = keras[what][key]
+        return base / unit, f"Keras' built-in {name}, same run", base / mine
+
     rows, details = [], {}
     for label, model in [(f"torchvision:{name}", ["--model", f"torchvision:{name}", "--weights", "random"]),
                          (f"{name}.onnx (its export)", ["--model", onnx_file])]:
@@ -419,17 +428,13 @@ def _foreign_models(work, quick, keras_runs):
                     cwd=ROOT)
         g = None if quick else process(_montage("features", *model, "--out", work / "tg"), repeat=2, cwd=ROOT)
         details[label] = {"filters": f, "features": g}
-        keras = keras_runs.get(name)
-        kname = f"Keras' built-in {name}, same run"
         rows.append(row(f"{label}: filters of every layer, end to end", f["median_s"], "s",
-                        keras and keras["filters"]["median_s"], keras and kname,
-                        keras and keras["filters"]["median_s"] / f["median_s"], "", None))
-        rows.append(row("... its peak memory", f["peak_bytes"] / GB, "GB", keras and keras["filters"]["peak_bytes"] / GB,
-                        keras and kname, keras and keras["filters"]["peak_bytes"] / f["peak_bytes"], "", None))
+                        *against("filters", f["median_s"]), "", None))
+        rows.append(row("... its peak memory", f["peak_bytes"] / GB, "GB",
+                        *against("filters", f["peak_bytes"], "peak_bytes", GB), "", None))
         if g is not None:
             rows.append(row(f"{label}: feature maps of 1 image, end to end", g["median_s"], "s",
-                            keras and keras["features"]["median_s"], keras and kname,
-                            keras and keras["features"]["median_s"] / g["median_s"], "", None))
+                            *against("features", g["median_s"]), "", None))
     return rows, details
 
 
