@@ -94,7 +94,8 @@ def group_range(values, clip=0.0, symmetric=False, axes=(1,)):
 
 def percentiles(values, low, high, axes):
     """``np.percentile(values, q, axis=axes)`` (method 'linear') for ``low`` (a list of 0 or 1
-    q) and ``high``, from one partition of a copy of ``values`` instead of one per q.
+    q) and ``high``, from one selection of the ranks both need (see :func:`_ranked`) instead of
+    one partition per q.
 
     The arithmetic is numpy's own for a scalar q, so the results are numpy's values, in
     ``values``' dtype (where both -0.0 and 0.0 occur, a zero's sign may differ: partitions
