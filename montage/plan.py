@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import keras
+from .channels_last import nchw_runs, to_channels_last
 from .errors import MontageError
 from .extract import extractor, predict, runnable_names
 from .graph import feature_layers, is_map, walk
@@ -147,6 +148,7 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
 
     if isinstance(loaded.model, foreign.Net):    # PyTorch, ONNX
         return foreign.prepare(loaded, names, size, batch_size, budget, note, preprocess, mean, std)
+    loaded = runnable_layout(loaded)
     model = loaded.model
     h, w, c = fed_size(model.name, input_geometry(model), size, note)
     chosen = feature_layers(model, names)
@@ -165,6 +167,20 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
                                "maps, at this input size: choose another layer or a larger --size")
     bs, loaded = settle(loaded, c, per_image, budget, batch_size, note, preprocess, mean, std)
     return Forward(loaded, chosen, (h, w, c), shapes, bs, channels_first(model))
+
+
+def runnable_layout(loaded):
+    """``loaded`` with a channels-first model swapped for its channels-last twin on TensorFlow,
+    whose CPU kernels run NCHW only with oneDNN (see :mod:`montage.channels_last`): one path on
+    every CPU. A model with no known twin runs as it is where the backend can."""
+    if not channels_first(loaded.model) or keras().backend.backend() != "tensorflow":
+        return loaded
+    try:
+        return dataclasses.replace(loaded, model=to_channels_last(loaded.model))
+    except MontageError:
+        if nchw_runs():
+            return loaded
+        raise
 
 
 def settle(loaded, channels, per_image, budget, batch_size, note, preprocess, mean, std):

@@ -229,23 +229,6 @@ def test_defaults_are_legible_in_every_layer(tmp_path):
         assert p99 - p1 >= 128, (block["layer"], p1, p99)
 
 
-def test_channels_first_models(tmp_path):
-    import keras
-
-    keras.utils.set_random_seed(3)
-    inp = keras.Input((3, 36, 36))
-    x = keras.layers.Conv2D(4, 3, data_format="channels_first", name="c")(inp)
-    model = keras.Model(inp, keras.layers.MaxPooling2D(data_format="channels_first", name="p")(x))
-    img = random_images(tmp_path / "in", 1, side=40)[0]
-    acts = next(montage.activations(model, [str(img)], ["c", "p"]))[1]
-    want = np.asarray(keras.Model(model.inputs, model.get_layer("c").output)(
-        read_rgb(img, 36).astype(np.float32).transpose(2, 0, 1)[None]))
-    np.testing.assert_allclose(acts["c"], want.transpose(0, 2, 3, 1), rtol=1e-5, atol=1e-5)
-    assert acts["p"].shape == (1, 17, 17, 4)
-    m = montage.features(model, [str(img)], tmp_path / "o", layers=["c", "p"], quiet=True)
-    assert [b["map_shape"] for b in m["views"][0]["blocks"]] == [[34, 34, 4], [17, 17, 4]]
-
-
 def test_one_d_depthwise_and_separable_and_dotted_names(tmp_path):
     import keras
 
