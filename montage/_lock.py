@@ -16,9 +16,11 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import threading
 
 from .errors import Interrupted, MontageError
+from ._owned import not_montage, stranger
 from .paths import shown
 
 
@@ -76,8 +78,9 @@ class Lock:
                 if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):   # ENOLCK: no locks on this mount
                     raise MontageError(f"cannot lock {shown(self.path)} beside --out ({e.strerror}): choose "
                                        "an --out on a local disk") from None
-                pid = (re.search(rb'"pid": (\d+)', held) or [None, b"?"])[1].decode()
-                raise MontageError(f"another montage run (pid {pid}) is writing --out {shown(self.out)}: "
+                pid = re.search(rb'"pid": (\d+)', held)     # none yet: the other run has just started
+                who = f"another montage run (pid {pid[1].decode()})" if pid else "another montage run"
+                raise MontageError(f"{who} is writing --out {shown(self.out)}: "
                                    "wait for it to finish, or choose another --out") from None
             try:
                 same = os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
@@ -86,6 +89,12 @@ class Lock:
             if same:   # not a file that its last holder unlinked while we opened it
                 break
             os.close(fd)
+        st = os.fstat(fd)
+        if st.st_nlink > 1 or st.st_uid != os.geteuid() or not stat.S_ISREG(st.st_mode):
+            os.close(fd)   # a hard link to another file, or another user's: never write through it
+            why = "has other links" if st.st_nlink > 1 else "is not a file of yours"
+            raise MontageError(f"lock file {shown(self.path)} beside --out {why}: montage will not write "
+                               "into it; remove it if no montage is running, or choose another --out")
         self.fd = fd
         return self
 
@@ -119,14 +128,37 @@ class Lock:
         os.close(self.fd)
 
 
+def _own_sibling(lock, name, finished):
+    """Why the sibling ``name`` named in a lock record is not provably montage's (None when it is):
+    montage's name for it, a real folder of this user's, holding only files montage writes (and
+    montage's manifest, for a ``finished`` output moved aside)."""
+    path = lock.parent / name
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return "gone"
+    if not stat.S_ISDIR(st.st_mode):
+        return "it is not a folder"
+    if st.st_uid != os.geteuid():
+        return "it is another user's"
+    return (not_montage if finished else stranger)(path)
+
+
 def sweep(lock, note):
-    """Clean up after a run that died while writing the same ``--out``."""
+    """Clean up after a run that died while writing the same ``--out``: only what provably is
+    montage's own staging (see :func:`_own_sibling`); anything else is reported, never removed."""
+    pattern = re.compile(re.escape(lock.prefix) + r"([a-z0-9_]{8}\.partial|old-[0-9a-f]{8})")
     partials, olds = lock.stale()
+    partials = [n for n in partials if pattern.fullmatch(n)]
+    olds = [n for n in olds if pattern.fullmatch(n)]
     for name in olds:
         old = lock.parent / name
-        if not old.is_dir() or old.is_symlink():
+        why = _own_sibling(lock, name, True)
+        if why == "gone":
             continue
-        if not lock.out.exists():
+        if why:
+            note(f"left {shown(old)} alone: a stopped run named it, but {why}")
+        elif not lock.out.exists():
             os.rename(old, lock.out)
             note(f"put back the previous output at {shown(lock.out)} (a run was stopped while "
                  "replacing it)")
@@ -135,10 +167,14 @@ def sweep(lock, note):
             note(f"removed {shown(old)}, left by a run that was stopped")
     for name in partials:
         p = lock.parent / name
-        if p.is_dir() and not p.is_symlink():
+        why = _own_sibling(lock, name, False)
+        if why == "gone":
+            continue
+        if why:
+            note(f"left {shown(p)} alone: a stopped run named it, but {why}")
+        else:
             shutil.rmtree(p, ignore_errors=True)
             note(f"removed {shown(p)}, the unfinished output of a run that was stopped")
-    pattern = re.compile(re.escape(lock.prefix) + r"([a-z0-9_]{8}\.partial|old-[0-9a-f]{8})")
     for p in lock.parent.iterdir():
         if pattern.fullmatch(p.name) and p.name not in partials + olds:
             note(f"found {shown(p)}, probably left by a stopped montage run; remove it if no "

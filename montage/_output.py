@@ -9,53 +9,15 @@ time writes a folder (see :mod:`montage._lock`).
 import contextlib
 import errno
 import os
-import re
 import shutil
 import tempfile
 import uuid
 from pathlib import Path
 
 from ._lock import Lock, check_stop, deferred_signals, sweep
+from ._owned import not_montage
 from .errors import Interrupted, MontageError
 from .paths import shown
-
-# Every file montage writes in an output folder, by path relative to it: the page, the
-# manifest, OpenSeadragon's files, and per layer or image an index, then a slug (see
-# graph.slug), with its Deep Zoom pyramid, flat PNG, TIFF and values for the readout (in parts:
-# NAME.values.js, NAME.values.1.js, ...; a features image's per layer: NAME.LL.values.js).
-_ITEM = r"(layers|images)/\d+_[A-Za-z0-9_.-]+"
-OWN_FILES = re.compile("|".join([
-    r"index\.html", r"manifest\.json", r"viewer\.js", r"viewer\.css", r"partial\.npz",
-    r"openseadragon/openseadragon\.min\.js", r"openseadragon/images/[A-Za-z0-9_.-]+\.png",
-    _ITEM + r"\.(dzi|png|tif|view\.js|values(\.\d+)?\.js)",
-    _ITEM + r"_files/(vips-properties\.xml|\d+/\d+_\d+\.(png|webp|jpg|jpeg))",
-]))
-OWN_DIRS = re.compile(r"openseadragon|openseadragon/images|layers|images|" + _ITEM + r"_files(/\d+)?")
-# json.dump writes the manifest's keys in this order (see montage.manifest.header).
-MANIFEST_HEAD = re.compile(rb'\{"montage": "[^"]*", "kind": "[a-z]+"')
-
-
-def _not_montage(folder):
-    """Why ``folder`` is not a montage output (None when it is one): every file in it must be
-    one that montage writes, and nothing may be a symbolic link."""
-    try:
-        with open(folder / "manifest.json", "rb") as f:
-            head = f.read(200)
-    except OSError:
-        return "it has no montage manifest.json"
-    if not MANIFEST_HEAD.match(head):
-        return "its manifest.json is not montage's"
-    for root, dirs, files in os.walk(folder):
-        rel = os.path.relpath(root, folder)
-        for name in dirs + files:
-            path = name if rel == "." else f"{rel}/{name}"
-            is_dir = name in dirs and not os.path.islink(os.path.join(root, name))
-            if os.path.islink(os.path.join(root, name)):
-                return f"{shown(path)!r} is a symbolic link"
-            if not (OWN_DIRS if is_dir else OWN_FILES).fullmatch(path):
-                return f"it holds {shown(path)!r}"
-    return None
-
 
 def _check_inputs(out, inputs, given):
     """Refuse an ``out`` that is, holds or lies inside one of ``inputs``."""
@@ -137,7 +99,7 @@ def _check_target(out, given, overwrite):
                            "such as montage-out")
     try:
         full = out.is_dir() and any(out.iterdir())
-        why = full and overwrite and _not_montage(out)
+        why = full and overwrite and not_montage(out)
     except FileNotFoundError:   # another run moved it away just now: the lock sorts that out
         full = why = False
     if full and not overwrite:

@@ -83,6 +83,8 @@ def grid(array, *, kernel: bool = False, nrow: int | None = None, normalize: str
     (38, 38, 3)
     """
     a = _as_numpy(array)
+    if a.size == 0:
+        raise MontageError(f"grid() got an empty array (shape {a.shape}): nothing to draw")
     gap = int(padding if padding is not None else gap)
     if gap < 0:
         raise MontageError(f"padding {gap} must be 0 or more pixels")

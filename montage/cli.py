@@ -132,16 +132,22 @@ def _stoppable():
 
 
 def _quiet_environment():
-    """Keep libraries from chattering on stderr: TensorFlow's C++ logs, and matplotlib's notes
-    about an unwritable HOME (it then uses a private temp folder, as we do)."""
+    """Keep libraries from chattering on stderr: TensorFlow's C++ logs, and the notes of
+    matplotlib and onnxruntime about an unusable HOME (they get a private temp folder instead)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    home = os.path.expanduser("~")
-    if "MPLCONFIGDIR" not in os.environ and not os.access(home if os.path.isdir(home) else "/", os.W_OK):
-        from .paths import private_dir
+    probe = os.path.expanduser("~")
+    while not os.path.lexists(probe) and os.path.dirname(probe) != probe:   # matplotlib would mkdir -p it
+        probe = os.path.dirname(probe)
+    if os.path.isdir(probe) and os.access(probe, os.W_OK):
+        return
+    from .paths import private_dir
 
-        path = private_dir("matplotlib")
+    # matplotlib's config, and the caches under XDG_CACHE_HOME (onnxruntime's telemetry ID,
+    # which otherwise says in colour that it could not be written)
+    for var, name in (("MPLCONFIGDIR", "matplotlib"), ("XDG_CACHE_HOME", "cache")):
+        path = None if var in os.environ else private_dir(name)
         if path:
-            os.environ["MPLCONFIGDIR"] = path
+            os.environ[var] = path
 
 
 def main(argv=None):

@@ -7,11 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import shown
 from .errors import MontageError
+from .paths import shown
+from .vips import vips
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
 MIN_SIDE = 32   # VGG16 halves its maps 5 times; a smaller picture shows nothing when blown up
+# Pillow's limit for a decompression bomb: a header may claim any size, and decoding what it
+# claims (a 2 KB JPEG saying 65000 x 65000) takes minutes and gigabytes
+MAX_PIXELS = 2 * 89_478_485
 DEFAULT_SIZE = 224   # input side for models that take any size (VGG16's own)
 
 
@@ -38,7 +42,7 @@ def demo_images(n=256, seed=0):
     named ``PHOTO#crop=left,top,side``."""
     import importlib.util
 
-    import pyvips
+    pyvips = vips()
 
     photos = [sample_image()]
     spec = importlib.util.find_spec("skimage")
@@ -122,13 +126,13 @@ def find_images(specs, skipped=None):
     return unique
 
 
-def _open(path):
-    import pyvips
+def _open(path, fail_on="truncated"):
+    pyvips = vips()
 
     path, crop = _cropped(path)
     if crop is not None:
         left, top, side = crop
-        im = pyvips.Image.new_from_file(os.fspath(path), fail_on="truncated")
+        im = pyvips.Image.new_from_file(os.fspath(path), fail_on=fail_on)
         return im.crop(left, top, min(side, im.width - left), min(side, im.height - top))
     name = os.fspath(path)
     try:
@@ -138,9 +142,9 @@ def _open(path):
             data = Path(path).read_bytes()
         except OSError as e:
             raise pyvips.Error(e.strerror) from None
-        return pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="truncated")
+        return pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on=fail_on)
     # fail_on="truncated": a cut-off JPEG/PNG is an error, not a grey bottom half
-    return pyvips.Image.new_from_file(name, access="sequential", fail_on="truncated")
+    return pyvips.Image.new_from_file(name, access="sequential", fail_on=fail_on)
 
 
 def _unreadable(path, error):
@@ -151,8 +155,19 @@ def _unreadable(path, error):
     return f"not a readable image (truncated, or not JPEG/PNG/TIFF/WebP): {reason[:160]}"
 
 
-def _too_small(im):
-    return f"{im.width} x {im.height} pixels is smaller than the {MIN_SIDE} x {MIN_SIDE} the model needs"
+def _size_problem(im):
+    """Why an image's size (from its header) is refused, or None."""
+    if im.width < MIN_SIDE or im.height < MIN_SIDE:
+        return f"{im.width} x {im.height} pixels is smaller than the {MIN_SIDE} x {MIN_SIDE} the model needs"
+    if im.width * im.height > MAX_PIXELS:
+        return (f"{im.width:,} x {im.height:,} pixels is more than montage decodes ({MAX_PIXELS:,} pixels, "
+                "Pillow's bomb limit): scale it down first")
+    return None
+
+
+# libjpeg only warns about missing data (a header that claims more than the file holds): such
+# images come out grey, so this warning makes an image bad; other warnings are benign
+_CUT_SHORT = ("premature end", "truncated", "unexpected end")
 
 
 def read_rgb(path, size):
@@ -161,13 +176,16 @@ def read_rgb(path, size):
     ``size`` is a side or (height, width). Greyscale becomes RGB, alpha is flattened
     onto white, 16-bit is scaled to 8-bit.
     """
-    import pyvips
+    pyvips = vips()
 
     h, w = (size, size) if np.isscalar(size) else size
     try:
         im = _open(path)
-        if im.width < MIN_SIDE or im.height < MIN_SIDE:
-            raise MontageError(f"{shown(path)}: {_too_small(im)}")
+        if _size_problem(im):
+            raise MontageError(f"{shown(path)}: {_size_problem(im)}")
+        if im.format in ("float", "double") and im.interpretation != "scrgb":   # a float grey (Pillow's 'F'):
+            im = im.copy_memory()     # 0..1 or 0..255, which libvips' colourspace would make black
+            im = (im * 255 if im.max() <= 1.0 else im).cast("uchar")
         if im.hasalpha():
             im = im.flatten(background=[255] * (im.bands - 1) if im.format == "uchar"
                             else [65535] * (im.bands - 1))
@@ -200,7 +218,7 @@ def check(paths, bar=None):
 
     ``bar`` (a tqdm bar), if given, advances by one per image.
     """
-    import pyvips
+    pyvips = vips()
 
     good, bad = [], []
     for p in paths:
@@ -208,14 +226,26 @@ def check(paths, bar=None):
             bar.update(1)
         try:
             im = _open(p)
-            if im.width < MIN_SIDE or im.height < MIN_SIDE:
-                bad.append((p, _too_small(im)))
+            if _size_problem(im):
+                bad.append((p, _size_problem(im)))
                 continue
-            im.avg()   # decodes every pixel, so truncation shows here
+            _decode_strictly(p)
             good.append(p)
         except pyvips.Error as e:
             bad.append((p, _unreadable(p, e)))
     return good, bad
+
+
+def _decode_strictly(path):
+    """Decode every pixel (so truncation shows), failing on libjpeg's 'premature end' warning."""
+    pyvips = vips()
+
+    try:
+        _open(path, "warning").avg()
+    except pyvips.Error as e:
+        if any(w in str(e).lower() for w in _CUT_SHORT):
+            raise
+        _open(path).avg()     # a benign warning: decode as every reader does
 
 
 # ITU-R BT.601 luma, as PIL's convert("L") and Keras' load_img(color_mode="grayscale")

@@ -13,6 +13,7 @@ from .backend import keras as _keras
 from .errors import MontageError
 from .graph import all_layers
 from .applications import APPLICATIONS, builtin
+from .untrusted import check_keras_file
 
 WEIGHT_SOURCES = ("hed", "imagenet", "random")
 
@@ -57,6 +58,7 @@ def _load_weights_file(model, path):
     if not p.is_file():
         choices = ", ".join(WEIGHT_SOURCES)
         raise MontageError(f"weights {shown(path)!r} are neither {choices} nor an existing file")
+    check_keras_file(p)
     try:
         with warnings.catch_warnings():   # one warning per skipped layer would bury the one line
             warnings.simplefilter("ignore")
@@ -83,6 +85,7 @@ def _load_file(path, unsafe):
     if p.suffix == ".keras" and not zipfile.is_zipfile(p):   # Keras would say "File not found"
         raise MontageError(f"could not read model {shown(p)}: it is not a .keras archive (a zip file) but empty, "
                            "truncated or something else; save the model again with model.save('name.keras')")
+    check_keras_file(p)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

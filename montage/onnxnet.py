@@ -134,13 +134,15 @@ class OnnxNet(Net):
             raise MontageError(f"ONNX model {name!r} has no Conv or ConvTranspose node with stored weights: "
                                "montage draws conv kernels; export a convolutional network")
         dims = self.input.type.tensor_type.shape.dim
-        if len(dims) != 4:
-            raise MontageError(f"ONNX model {name!r} takes input of rank {len(dims)}, not images (N, C, H, W)")
         self._dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
-        self.fixed_batch = self._dims[0]
+        self.fixed_batch = self._dims[0] if self._dims else None
 
     def input_geometry(self):
-        """(height, width, channels) from the input's (N, C, H, W); None where the size is free."""
+        """(height, width, channels) from the input's (N, C, H, W); None where the size is free.
+        Kernels need none of it: a 1-D or 3-D model's ``layers`` and ``filters`` work."""
+        if len(self._dims) != 4:
+            raise MontageError(f"ONNX model {self.name!r} takes input of rank {len(self._dims)}, not images "
+                               "(N, C, H, W): its layers and filters can be shown, not feature maps")
         _, c, h, w = self._dims
         if c is None:
             raise MontageError(f"ONNX model {self.name!r} does not fix its input's channels (N, C, H, W)")

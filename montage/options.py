@@ -78,8 +78,8 @@ class ModelOptions:
         None, "vgg16: hed (default: trained, offline), imagenet (downloads), random, or a weights file "
         "(torchvision:NAME: a state dict); a model file: its own weights unless given", group="model")
     seed: int = option(0, "seed for --weights random, 0 .. 2**32-1 (default 0)", group="model", type=int)
-    unsafe: bool = option(False, "allow Lambda layers (arbitrary code) in a Keras file, or a pickled PyTorch "
-                          "module, from a source you trust",
+    unsafe: bool = option(False, "load a file that runs code when read (a Keras file with Lambda layers, a "
+                          "pickled PyTorch module, a TorchScript archive), from a source you trust",
                           group="model", action="store_true")
 
     def __post_init__(self):

@@ -80,6 +80,33 @@ def _write_partial(folder, identity, given, shard, bad, states):
         json.dump(manifest, f, default=json_default)
 
 
+_IDENTITY = {"model": dict, "preprocess": (str, dict, list), "weights": dict, "layers": list, "shapes": list,
+             "input_shape": list, "top": int, "score": str, "images": list}
+
+
+def _check_identity(meta):
+    """Raise ValueError unless a partial result's manifest has the fields, types and ranges
+    that ``--shard`` writes (a tampered or foreign file must not index past its own lists)."""
+    ident = meta["identity"]
+    shard = meta["shard"]
+    if not isinstance(ident, dict) or set(ident) != set(_IDENTITY):
+        raise ValueError("identity fields")
+    if any(not isinstance(ident[k], t) or isinstance(ident[k], bool) for k, t in _IDENTITY.items()):
+        raise ValueError("identity types")
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)   # noqa: E731
+    if not (isinstance(shard, list) and len(shard) == 2 and all(map(whole, shard)) and 0 <= shard[0] < shard[1]):
+        raise ValueError("shard")
+    shapes = ident["shapes"]
+    if len(shapes) != len(ident["layers"]) or not all(isinstance(n, str) for n in ident["layers"] + ident["images"]) \
+            or any(not isinstance(s, list) or len(s) != 3 or not all(whole(d) and d > 0 for d in s) for s in shapes) \
+            or ident["top"] < 1 or len(ident["images"]) < 1 or ident["score"] not in ("max", "mean"):
+        raise ValueError("identity values")
+    given = meta.get("given")
+    if given is not None and (not isinstance(given, list) or len(given) != len(ident["images"])
+                              or not all(isinstance(g, str) for g in given)):
+        raise ValueError("given")
+
+
 def _read_partials(folders):
     """(identity, the image names as given, skipped, states) merged from partial-result folders;
     refuses mixed ones. Images are compared and read by absolute path."""
@@ -90,13 +117,20 @@ def _read_partials(folders):
             meta = json.loads((folder / "manifest.json").read_text())
             if not isinstance(meta, dict) or meta.get("kind") != "partial":
                 raise ValueError("not a partial result")
+            _check_identity(meta)
             data = np.load(folder / PARTIAL)
-            parts = [Running.from_arrays(data, f"layer{j}") for j in range(len(meta["identity"]["layers"]))]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as e:
+            ident = meta["identity"]
+            top = min(ident["top"], len(ident["images"]))
+            parts = [Running.from_arrays(data, f"layer{j}") for j in range(len(ident["layers"]))]
+            for part, (h, w, c) in zip(parts, ident["shapes"]):
+                part.validate(top, c, len(ident["images"]), h * w)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, RecursionError,
+                zipfile.BadZipFile) as e:
             raise MontageError(f"{shown(folder)} is not a partial result of `montage examples --shard` "
                                f"({type(e).__name__}): give the --out folders of --shard runs") from None
         if identity is not None and meta["identity"] != identity:
-            diff = next(k for k in identity if identity[k] != meta["identity"].get(k))
+            diff = next(k for k in sorted(set(identity) | set(meta["identity"]))
+                        if identity.get(k) != meta["identity"].get(k))
             raise MontageError(f"{shown(folder)} comes from a different run ({diff} differ): merge partial results "
                                "of one model, layers, --top, --score and image list")
         shard = tuple(meta["shard"])
@@ -107,7 +141,12 @@ def _read_partials(folders):
             identity, states, given = meta["identity"], parts, meta.get("given") or meta["identity"]["images"]
         else:
             states = [a.merged(b) for a, b in zip(states, parts)]
-        skipped += meta.get("skipped", [])
+        more = meta.get("skipped", [])
+        if not isinstance(more, list) or any(not isinstance(x, dict) or set(x) != {"path", "reason"} or
+                                             not all(isinstance(v, str) for v in x.values()) for x in more):
+            raise MontageError(f"{shown(folder)} is not a partial result of `montage examples --shard` (its "
+                               "skipped list): give the --out folders of --shard runs")
+        skipped += more
     n = next(iter(shards))[1]
     missing = sorted(set(range(n)) - {i for i, _ in shards})
     if missing or any(m != n for _, m in shards):
@@ -277,6 +316,11 @@ def run(opts: ExamplesOptions) -> Result:
         check_out(opts.out, opts.overwrite, inputs)
         identity, given, skipped, states = _read_partials(opts.merge)
         absolute = identity["images"]
+        check_out(opts.out, opts.overwrite, inputs + [p for p in absolute if os.path.lexists(p)])
+        for i in sorted({int(i) for st in states for i in st.images[st.images != NO_IMAGE]}):
+            if not os.path.isfile(absolute[i]):   # a FIFO or device would block the read for ever
+                raise MontageError(f"{shown(absolute[i])}, an image the partial results name, is not a regular "
+                                   "file here: merge where the shards' images are")
         loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
         if loaded.describe() != identity["model"] or loaded.weights != identity["weights"]:
             raise MontageError("the partial results come from another model or weights than --model/--weights "

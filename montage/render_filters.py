@@ -177,6 +177,13 @@ def run(opts: FiltersOptions) -> Result:
     loaded = load_kernels(opts.model, opts.weights, opts.seed, opts.unsafe)
     names = opts.layers or (["block1_conv2"] if loaded.name == "vgg16" else ["all"])
     chosen = [k for node in find_layers(loaded.model, names) for k in kernels(node)]
+    empty = [k for k in chosen if k.weights.size == 0]
+    if empty and (len(empty) == len(chosen) or list(names) != ["all"]):
+        raise MontageError(f"layer {empty[0].name!r} has an empty kernel (shape {tuple(empty[0].stored_shape)}): "
+                           "nothing to draw; choose another --layer")
+    if empty:
+        note(f"skipping {len(empty)} layer(s) with an empty kernel: {', '.join(k.name for k in empty)}", opts.quiet)
+        chosen = [k for k in chosen if k.weights.size]
     grids = [kernel_grid(k, opts.rgb, opts.cell, style.gap) for k in chosen]
     if opts.rgb and opts.normalize == "channel" and any(kind == "rgb" for _, kind in grids):
         raise MontageError("--rgb shows the 3 input channels together: use --normalize global, filter, "

@@ -25,6 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import MontageError
+from .untrusted import check_hdf5, check_zip
+
 # Keras class name -> montage's conv family (see montage.graph.conv_family)
 FAMILY = {
     **dict.fromkeys(("Conv1D", "Conv2D", "Conv3D"), "conv"),
@@ -155,8 +158,16 @@ def _expected(cls, config, input_shape):
     return [(*ks, cin // groups, config["filters"])] + [(config["filters"],)] * bias
 
 
+class _Declared:
+    """A variable that montage does not draw: its shape and size, its data left unread."""
+
+    def __init__(self, dataset):
+        self.shape, self.dtype = tuple(dataset.shape), dataset.dtype
+        self.size = int(np.prod(self.shape, dtype=np.int64))
+
+
 def _variables(group):
-    """A layer's variables from its HDF5 group (``vars/0``, ``vars/1``, ...)."""
+    """A layer's variables from its HDF5 group (``vars/0``, ``vars/1``, ...), as datasets not yet read."""
     if group is None:
         return []
     if set(group.keys()) - {"vars"}:     # weights held by sub-objects (wrappers, ...): not a plain layer
@@ -166,7 +177,7 @@ def _variables(group):
         return []
     if sorted(v.keys(), key=int) != [str(i) for i in range(len(v))]:
         raise Unsure(f"unexpected variables in {group.name}")
-    return [v[str(i)][()] for i in range(len(v))]
+    return [v[str(i)] for i in range(len(v))]
 
 
 def _keras_only(obj):
@@ -202,7 +213,9 @@ def _layer(entry, group):
     _keras_only(config)
     variables = _variables(group)
     output = None
-    if cls in FAMILY:
+    if cls not in FAMILY:   # only conv kernels are drawn: the rest is never read
+        variables = [_Declared(v) for v in variables]
+    else:
         shape = _input_shape(entry)
         built = (entry.get("build_config") or {}).get("input_shape")
         if not shape or not built or config.get("lora_rank") or config.get("quantization_config"):
@@ -211,6 +224,7 @@ def _layer(entry, group):
         if [tuple(v.shape) for v in variables] != expected or \
                 any(not np.issubdtype(v.dtype, np.floating) for v in variables):
             raise Unsure(f"variables of {config['name']}")
+        variables = [v[()] for v in variables]     # read once their shapes are known to fit the config
         output = conv_output_shape(cls, config, shape)
     return Layer(config["name"], cls, config, variables, output)
 
@@ -245,14 +259,19 @@ def read_keras(path):
 
     try:
         with zipfile.ZipFile(path) as z:
+            check_zip(z, path)
             meta = json.loads(z.read("metadata.json"))
             if not str(meta.get("keras_version", "")).startswith("3."):
                 return None
             config = json.loads(z.read("config.json"))
             data = z.read("model.weights.h5")
         with h5py.File(io.BytesIO(data), "r") as f:
+            check_hdf5(f, path)
             return _model(config, f)
-    except (Unsure, KeyError, IndexError, ValueError, TypeError, AttributeError, OSError, zipfile.BadZipFile):
+    except MontageError:
+        raise
+    except (Unsure, KeyError, IndexError, ValueError, TypeError, AttributeError, OSError, RecursionError,
+            zipfile.BadZipFile):
         return None     # Keras reads it, or explains in one line why it cannot
 
 
@@ -285,6 +304,7 @@ def read_vgg16_weights(path):
     expected = {"input_layer", *convs, "max_pooling2d", *(f"max_pooling2d_{k}" for k in range(1, 5))}
     try:
         with h5py.File(path, "r") as f:
+            check_hdf5(f, path)
             if set(f.keys()) - {"layers", "vars"} or len(f.get("vars", ())) or set(f["layers"].keys()) != expected:
                 return None
             out = {}
@@ -292,8 +312,10 @@ def read_vgg16_weights(path):
                 variables = _variables(f["layers"][key])
                 if len(variables) != 2:
                     return None
-                out[name] = tuple(variables)
+                out[name] = tuple(v[()] for v in variables)
             return out
+    except MontageError:
+        raise
     except (Unsure, KeyError, OSError, ValueError):
         return None
 

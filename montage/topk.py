@@ -116,6 +116,26 @@ class Running:
                    data[f"{prefix}/total"], data[f"{prefix}/valid"], data[f"{prefix}/best"],
                    data[f"{prefix}/positive"], int(data[f"{prefix}/count"]))
 
+    def validate(self, k, channels, images, positions):
+        """Raise ValueError unless this state (read from a file) is one that :meth:`add` could have
+        made: ``k`` ranks of ``channels`` channels over at most ``images`` images, map positions
+        below ``positions``."""
+        want = {"scores": ((k, channels), "f"), "images": ((k, channels), "i"), "where": ((k, channels), "i"),
+                "total": ((channels,), "f"), "valid": ((channels,), "i"), "best": ((channels,), "f"),
+                "positive": ((channels,), "i")}
+        for name, (shape, kind) in want.items():
+            a = getattr(self, name)
+            if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype.kind != kind:
+                raise ValueError(f"{name} is not {kind} {shape}")
+        seen = self.images[self.images != NO_IMAGE]
+        if not 0 <= self.count <= images or seen.size and not (0 <= seen.min() and seen.max() < images):
+            raise ValueError("image index out of range")
+        if self.where.size and not (0 <= self.where.min() and self.where.max() < max(positions, 1)):
+            raise ValueError("map position out of range")
+        if (self.valid < 0).any() or (self.valid > self.count).any() or (self.positive < 0).any() \
+                or (self.positive > self.count).any():
+            raise ValueError("counts out of range")
+
     def mean(self):
         """Mean finite score per channel (NaN where none was finite)."""
         with np.errstate(invalid="ignore", divide="ignore"):

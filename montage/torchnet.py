@@ -12,6 +12,7 @@ torch is imported only for these models: ``montage --help`` and Keras runs never
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import sys
@@ -201,6 +202,10 @@ def _torchvision_model(name, weights, seed):
         try:
             module = tv.models.get_model(arch, weights="DEFAULT")
         except Exception as e:   # urllib's errors, or a corrupt cached download
+            if isinstance(e, OSError) and not isinstance(e, ConnectionError) and e.errno in _CACHE_ERRNOS:
+                raise MontageError(f"could not write torch's download cache for {arch}'s ImageNet weights "
+                                   f"({e.strerror}: {shown(e.filename or torch.hub.get_dir())}): set TORCH_HOME to a "
+                                   "folder you can write, or use --weights random") from None
             raise MontageError(f"could not get torchvision's ImageNet weights for {arch} ({type(e).__name__}; "
                                "offline?): use --weights random, or --weights PATH to a state dict (.pth) saved "
                                "from this architecture") from None
@@ -218,6 +223,9 @@ def _torchvision_model(name, weights, seed):
     return Loaded(TorchNet(module.eval(), name), name, f"torchvision.models.{arch}", info, "rgb", "torch")
 
 
+_CACHE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC, errno.EDQUOT)
+
+
 def _load_state(module, path):
     """Weights from a state dict file (read with ``weights_only=True``: no code runs)."""
     torch = _torch()
@@ -225,14 +233,18 @@ def _load_state(module, path):
     if not p.is_file():
         raise MontageError(f"weights {shown(path)!r} are neither imagenet, random nor an existing file")
     try:
-        state = torch.load(str(p), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():   # torch's two-line warnings would bury the one line
+            warnings.simplefilter("ignore")
+            state = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as e:
         raise MontageError(f"could not read weights {shown(p)} as a PyTorch state dict ({type(e).__name__}): "
                            "give a file saved with torch.save(model.state_dict(), PATH)") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]      # a checkpoint that wraps it
     try:
-        module.load_state_dict(state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module.load_state_dict(state)
     except Exception as e:
         lines = [x.strip() for x in str(e).splitlines() if x.strip()]
         raise MontageError(f"weights {shown(p)} do not fit this model ({' '.join(lines[1:3])[:240]}): give a "
@@ -255,6 +267,10 @@ def _load_file(path, unsafe):
         raise MontageError(f"model {shown(path)!r} is not an existing file (a .pt/.pth TorchScript archive or "
                            "pickled module)")
     if _is_torchscript(p):
+        if not unsafe:   # TorchScript is not a pickle, but its serialized code runs at load (__setstate__)
+            raise MontageError(f"model {shown(p)} is a TorchScript archive: loading it runs code from the archive, "
+                               "which can read and write files, so it was refused; pass --unsafe only if you trust "
+                               "where it came from, or export it to ONNX (read without running code)")
         try:
             with warnings.catch_warnings():   # TorchScript is deprecated, yet archives are still about
                 warnings.simplefilter("ignore")
@@ -272,8 +288,8 @@ def _load_file(path, unsafe):
                                f"torch.save?): {type(e).__name__}") from None
         if not unsafe:
             raise MontageError(f"model {shown(p)} is a pickled module: loading it runs code from the file, so it "
-                               "was refused; pass --unsafe only if you trust where it came from (or save it with "
-                               "torch.jit.script(model).save(PATH), which is safe to load)") from None
+                               "was refused; pass --unsafe only if you trust where it came from, or export it to ONNX (read without "
+                               "running code)") from None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

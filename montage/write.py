@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from .errors import MontageError
+from .vips import vips
 
 TILE_FORMATS = {
     # name -> (dzsave suffix, file extension in the DZI descriptor)
@@ -16,9 +17,7 @@ TILE_FORMATS = {
 
 
 def _vips():
-    import pyvips
-
-    return pyvips
+    return vips()
 
 
 def _check_canvas(canvas):

@@ -1,7 +1,11 @@
 """Shared test helpers: small models, reading outputs back."""
 
+import hashlib
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +106,39 @@ def kinds_model(seed=0):
         if w:
             layer.set_weights(w[:-1] + [rng.normal(size=w[-1].shape).astype("float32")])
     return model, inner
+
+
+def run(*args, cwd=None, env=None, preexec_fn=None, timeout=300):
+    """``montage ARGS`` in a fresh process; arguments may be bytes (file names that are not UTF-8)."""
+    e = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "montage", *args], cwd=cwd, env=e, capture_output=True,
+                          timeout=timeout, preexec_fn=preexec_fn)
+
+
+def one_line(r, *needles, code=2):
+    """Assert exit ``code`` and a single ``montage:`` line on stderr holding every needle."""
+    err = r.stderr.decode("utf-8", "replace")
+    assert r.returncode == code, (r.returncode, err[-3000:])
+    lines = [x for x in err.replace("\r", "\n").splitlines() if x.strip() and "%|" not in x]
+    assert len(lines) == 1 and lines[0].startswith("montage: "), err[-3000:]
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+def snapshot(folder):
+    """Every file under ``folder`` (relative path -> sha256); symlinks by target."""
+    out = {}
+    for root, dirs, files in os.walk(folder):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            p = os.path.join(root, name)
+            rel = os.path.relpath(p, folder)
+            out[rel] = ("link", os.readlink(p)) if os.path.islink(p) else \
+                hashlib.sha256(Path(p).read_bytes()).hexdigest()
+    return out
+
+
+def siblings(folder):
+    """Names in ``folder`` that start with a dot: montage's temporary and lock files."""
+    return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith("."))

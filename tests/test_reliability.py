@@ -5,7 +5,6 @@ disk afterwards: the user's files intact byte for byte, no hidden siblings left.
 """
 
 import contextlib
-import hashlib
 import json
 import os
 import resource
@@ -22,46 +21,10 @@ import numpy as np
 import pytest
 
 import montage
-from helpers import random_images, read_manifest, small_model
+from helpers import one_line, random_images, read_manifest, run, siblings, small_model, snapshot
 from montage.images import read_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(*args, cwd=None, env=None, preexec_fn=None, timeout=300):
-    """``montage ARGS`` in a fresh process; arguments may be bytes (file names that are not UTF-8)."""
-    e = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "montage", *args], cwd=cwd, env=e, capture_output=True,
-                          timeout=timeout, preexec_fn=preexec_fn)
-
-
-def one_line(r, *needles, code=2):
-    """Assert exit ``code`` and a single ``montage:`` line on stderr holding every needle."""
-    err = r.stderr.decode("utf-8", "replace")
-    assert r.returncode == code, (r.returncode, err[-3000:])
-    lines = [x for x in err.replace("\r", "\n").splitlines() if x.strip() and "%|" not in x]
-    assert len(lines) == 1 and lines[0].startswith("montage: "), err[-3000:]
-    assert "Traceback" not in err
-    for n in needles:
-        assert n in lines[0], lines[0]
-    return lines[0]
-
-
-def snapshot(folder):
-    """Every file under ``folder`` (relative path -> sha256); symlinks by target."""
-    out = {}
-    for root, dirs, files in os.walk(folder):
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
-            p = os.path.join(root, name)
-            rel = os.path.relpath(p, folder)
-            out[rel] = ("link", os.readlink(p)) if os.path.islink(p) else \
-                hashlib.sha256(Path(p).read_bytes()).hexdigest()
-    return out
-
-
-def siblings(folder):
-    """Names in ``folder`` that start with a dot: montage's temporary and lock files."""
-    return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith("."))
 
 
 @contextlib.contextmanager
@@ -217,7 +180,7 @@ def test_a_run_killed_while_replacing_gets_the_old_output_back(model_file, tmp_p
     old = snapshot(out)
     # The state a SIGKILL leaves between moving the old output aside and moving the new one in.
     os.rename(out, tmp_path / ".o.old-0123abcd")
-    partial = tmp_path / ".o.x1y2.partial"
+    partial = tmp_path / ".o.x1y2z3w4.partial"   # mkdtemp: 8 characters
     partial.mkdir()
     (partial / "manifest.json").write_text("{}")
     (tmp_path / ".o.montage-lock").write_text(json.dumps(

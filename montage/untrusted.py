@@ -1,0 +1,85 @@
+"""Checks on untrusted model files, made before any of their data is read.
+
+An HDF5 file can point outside itself (external links, datasets stored in other files,
+virtual datasets): read as weights, the bytes of any local file would become pixels and
+readout values. A zip member or an HDF5 dataset can declare far more than it stores (a bomb).
+Keras refuses these too, with its own limits; montage checks every file it reads itself,
+with lower limits, and says in one line what it refused.
+"""
+
+import math
+
+from .errors import MontageError
+from .paths import shown
+
+# A member or dataset that declares more than this and more than EXPANSION times what it
+# stores is a bomb: Keras stores members uncompressed, and real weights barely compress.
+BOMB_FLOOR = 1 << 26          # 64 MiB
+EXPANSION = 100
+
+
+def _refuse(path, what):
+    raise MontageError(f"model file {shown(path)} {what}: montage refuses to read it (a model file may not "
+                       "point to other files or declare more data than it holds)")
+
+
+def check_zip(archive, path):
+    """Refuse a zip archive whose members unpack to far more than they store."""
+    for info in archive.infolist():
+        if info.file_size > BOMB_FLOOR and info.file_size > EXPANSION * max(1, info.compress_size):
+            _refuse(path, f"has a member {info.filename!r} that unpacks {info.compress_size:,} bytes to "
+                          f"{info.file_size:,}")
+
+
+def check_hdf5(f, path):
+    """Refuse an open HDF5 file with external or soft links, datasets stored elsewhere or
+    virtual, or datasets that declare far more than they store. Reads no data."""
+    import h5py
+
+    links = []
+    f.visit_links(links.append)    # every link, followed or not; H5Lvisit does not leave the file
+    for name in links:
+        parent, _, leaf = name.rpartition("/")
+        kind = (f[parent] if parent else f).get(leaf, getclass=True, getlink=True)
+        if kind is h5py.ExternalLink:
+            _refuse(path, f"links {name!r} to another file")
+        if kind is h5py.SoftLink:
+            _refuse(path, f"has a soft link {name!r}")
+
+    def dataset(name, obj):
+        if not isinstance(obj, h5py.Dataset):
+            return
+        if obj.external:
+            _refuse(path, f"stores dataset {name!r} in another file")
+        if obj.is_virtual:
+            _refuse(path, f"has a virtual dataset {name!r} (data from other files)")
+        declared = math.prod(obj.shape or ()) * obj.dtype.itemsize
+        if declared > BOMB_FLOOR and declared > EXPANSION * 10 * max(1, obj.id.get_storage_size()):
+            _refuse(path, f"has a dataset {name!r} that declares {declared:,} bytes but stores "
+                          f"{obj.id.get_storage_size():,}")
+
+    f.visititems(dataset)
+
+
+def check_keras_file(path):
+    """Check a ``.keras`` archive (its members, its weights) or an HDF5 ``.h5`` file before Keras reads it."""
+    import io
+    import zipfile
+
+    import h5py
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                check_zip(z, path)
+                names = [n for n in z.namelist() if n.endswith(".h5")]
+                for n in names:
+                    with h5py.File(io.BytesIO(z.read(n)), "r") as f:
+                        check_hdf5(f, path)
+        elif h5py.is_hdf5(path):
+            with h5py.File(path, "r") as f:
+                check_hdf5(f, path)
+    except MontageError:
+        raise
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, RecursionError):
+        return     # unreadable: the loader says why in its own line
