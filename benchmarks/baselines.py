@@ -134,7 +134,8 @@ def main(argv=None):
     elif a.what == "keract-features":
         import keras
 
-        from montage.images import preprocess, read_rgb, sample_image
+        from montage.images import read_rgb, sample_image
+        from montage.preprocess import preprocess
 
         layers = conv_layers(model)[: a.layers]
         ext = keras.Model(model.inputs, [x.output for x in layers])

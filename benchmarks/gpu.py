@@ -30,8 +30,7 @@ def main(argv=None):
 
     import montage
     from montage.backend import device
-    from montage.extract import extractor, predict
-    from montage.graph import feature_layers
+    from montage.models import prepare
     from montage.images import batches, find_images
     from montage.models import load_model
 
@@ -43,13 +42,13 @@ def main(argv=None):
     loaded = load_model("vgg16", "random", seed=0)
     result["device"] = device()
     print(f"device: {result['device']}; machine: {result['machine'].get('gpu')}", flush=True)
-    ext = extractor(loaded.model, feature_layers(loaded.model))
+    fwd = prepare(loaded)   # every conv layer, as features draws them
     for bs in a.batches:
         folder = make_images(work / f"in{bs}", bs, seed=bs)
         paths = find_images([folder])
         [xb] = [b.x for b in batches(paths, 224, bs, "caffe")]
-        predict(ext, xb)   # compile for this batch shape
-        bare = measure(lambda: predict(ext, xb), repeat=3, warmup=0)
+        fwd.outputs(xb)   # compile for this batch shape
+        bare = measure(lambda: fwd.outputs(xb), repeat=3, warmup=0)
         run = measure(lambda: montage.features(loaded, [folder], work / f"o{bs}", batch_size=bs,
                                                overwrite=True, quiet=True), repeat=1, warmup=0)
         r = {"batch": bs, "forward_img_s": bs / bare["median_s"], "montage_img_s": bs / run["median_s"],

@@ -74,7 +74,7 @@ def tiling_kernel(work, quick):
     from montage.colormap import colormap_lut, extended_lut
     from montage.layout import Grid
     from montage.canvas import allocate, paint
-    from montage.render_filters import filter_cells
+    from montage.kernel_cells import filter_cells
 
     from .baselines import numpy_tile
 
@@ -145,9 +145,10 @@ def filters_all(work, quick):
 
 def features_one(work, quick):
     """One image, all 13 conv layers: each stage, and end to end against keract-style plots."""
-    from montage.extract import extractor, predict
+    from montage.models import prepare
     from montage.graph import feature_layers
-    from montage.images import preprocess, read_rgb, sample_image
+    from montage.images import read_rgb, sample_image
+    from montage.preprocess import preprocess
     from montage.options import FeaturesOptions
     from montage.render_features import Atlas, AtlasWriter, draw_atlas
     from montage.style import Style
@@ -156,12 +157,12 @@ def features_one(work, quick):
     work.mkdir(parents=True)
     loaded = _loaded()
     layers = feature_layers(loaded.model)[: 4 if quick else None]
-    ext = extractor(loaded.model, layers)
+    fwd = prepare(loaded, [n.name for n in layers])
     path = sample_image()
     t_read = measure(lambda: preprocess(read_rgb(path, 224)[None], "caffe"), repeat=5)
     x = preprocess(read_rgb(path, 224)[None], "caffe")
-    t_fwd = measure(lambda: predict(ext, x), repeat=5)
-    outs = predict(ext, x)
+    t_fwd = measure(lambda: fwd.outputs(x), repeat=5)
+    outs = fwd.outputs(x)
     shapes = [o.shape[1:] for o in outs]
     opts = FeaturesOptions(out=work / "a")
     style = Style(opts)
@@ -221,21 +222,21 @@ def make_images(folder, n, seed=0):
 def features_batches(work, quick):
     """Images/s end to end against a bare forward pass of the same multi-output model."""
     import montage
-    from montage.extract import extractor, predict
+    from montage.models import prepare
     from montage.graph import feature_layers
     from montage.images import batches, find_images
 
     loaded = _loaded()
     layers = feature_layers(loaded.model)
-    ext = extractor(loaded.model, layers)
+    fwd = prepare(loaded, [n.name for n in layers])
     rows, details = [], {}
     for n in ([1, 2] if quick else [1, 8, 32, 128]):
         folder = make_images(work / f"in{n}", n, seed=n)
         bs = min(n, 32)
         paths = find_images([folder])
         xs = [b.x for b in batches(paths, 224, bs, "caffe")]
-        predict(ext, xs[0])   # warm-up: tracing stays out of the figures
-        bare = measure(lambda: [predict(ext, x) for x in xs], repeat=1 if n >= 32 else 3, warmup=0)
+        fwd.outputs(xs[0])   # warm-up: tracing stays out of the figures
+        bare = measure(lambda: [fwd.outputs(x) for x in xs], repeat=1 if n >= 32 else 3, warmup=0)
         run = measure(lambda: montage.features(loaded, [folder], work / f"o{n}", batch_size=bs,
                                                overwrite=True, quiet=True), repeat=1 if n >= 32 else 3, warmup=0)
         m_ips, b_ips = n / run["median_s"], n / bare["median_s"]
@@ -267,17 +268,16 @@ def examples(work, quick):
     """Dataset examples: images/s against a bare predict of the same outputs (same batches), and
     peak memory for many images against a few (the running state is (top, channels) per layer)."""
     import montage
-    from montage.extract import extractor, predict
-    from montage.graph import feature_layers
+    from montage.models import prepare
     from montage.images import batches, find_images
 
     n, bs = (16, 8) if quick else (256, 32)
     folder = make_images(work / "in", n, seed=7)
     loaded = _loaded()
-    ext = extractor(loaded.model, feature_layers(loaded.model))
+    fwd = prepare(loaded)   # every conv layer, as features draws them
     xs = [b.x for b in batches(find_images([folder]), 224, bs, "caffe")]
-    predict(ext, xs[0])
-    bare = measure(lambda: [predict(ext, x) for x in xs], repeat=1, warmup=0)
+    fwd.outputs(xs[0])
+    bare = measure(lambda: [fwd.outputs(x) for x in xs], repeat=1, warmup=0)
     run = measure(lambda: montage.examples(loaded, [folder], work / "o", batch_size=bs, overwrite=True, quiet=True),
                   repeat=1, warmup=0)
     shard = measure(lambda: montage.examples(loaded, [folder], work / "s", batch_size=bs, overwrite=True, quiet=True,

@@ -4,6 +4,8 @@ The API mirrors the CLI: :func:`filters`, :func:`features`, :func:`activations`,
 :func:`examples`, :func:`layers`; :func:`grid` tiles any array into one canvas. Heavy dependencies (Keras, TensorFlow) load only when used.
 """
 
+from importlib import import_module
+
 from ._version import __version__
 from .errors import MontageError
 
@@ -14,17 +16,15 @@ _LAZY = {
     "filters": ("render_filters", "filters"),
     "features": ("render_features", "features"),
     "examples": ("render_examples", "examples"),
-    "activations": ("extract", "activations"),
+    "activations": ("render_activations", "activations"),
     "load_model": ("models", "load_model"),
-    "layers": ("graph", "summary"),
+    "layers": ("render_layers", "summary"),
     "grid": ("arrays", "grid"),
 }
 
 
 def __getattr__(name):
     if name in _LAZY:
-        from importlib import import_module
-
         module, attr = _LAZY[name]
         return getattr(import_module(f".{module}", __name__), attr)
     raise AttributeError(f"module 'montage' has no attribute {name!r}")

@@ -19,10 +19,9 @@ import socket
 import stat
 import threading
 
-from .errors import Interrupted, MontageError
 from ._owned import not_montage, stranger
+from .errors import Interrupted, MontageError
 from .paths import shown
-
 
 # Signals the CLI's handler saw (see montage.cli): a handler that raises inside a C callback
 # (libvips' log or progress callbacks) has its exception dropped, so runs also check this list.
@@ -103,10 +102,12 @@ class Lock:
         try:
             text = os.pread(self.fd, 1 << 20, 0).decode("utf-8", "replace")
             rec = json.loads(text) if text.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             rec = {}
+        rec = rec if isinstance(rec, dict) else {}     # a record of another shape names nothing
         ok = lambda n: isinstance(n, str) and n.startswith(self.prefix) and "/" not in n  # noqa: E731
-        return ([n for n in rec.get("partial", []) if ok(n)], [n for n in rec.get("old", []) if ok(n)])
+        names = lambda key: rec.get(key) if isinstance(rec.get(key), list) else []  # noqa: E731
+        return [n for n in names("partial") if ok(n)], [n for n in names("old") if ok(n)]
 
     def record(self, kind, name, keep=True):
         names = self.records[kind]

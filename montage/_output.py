@@ -19,6 +19,7 @@ from ._owned import not_montage
 from .errors import Interrupted, MontageError
 from .paths import shown
 
+
 def _check_inputs(out, inputs, given):
     """Refuse an ``out`` that is, holds or lies inside one of ``inputs``."""
     real_out = Path(os.path.realpath(out))

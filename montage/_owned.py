@@ -3,6 +3,7 @@ what the clean-up after a killed run may remove, and nothing else."""
 
 import os
 import re
+import stat
 
 from .paths import shown
 
@@ -12,12 +13,12 @@ from .paths import shown
 # NAME.values.js, NAME.values.1.js, ...; a features image's per layer: NAME.LL.values.js).
 _ITEM = r"(layers|images)/\d+_[A-Za-z0-9_.-]+"
 OWN_FILES = re.compile("|".join([
-    r"index\.html", r"manifest\.json", r"viewer\.js", r"viewer\.css", r"partial\.npz",
+    r"index\.html", r"manifest\.json", r"viewer\.js", r"viewer\.css", r"partial\.npz", r"viewer/[a-z]+\.js",
     r"openseadragon/openseadragon\.min\.js", r"openseadragon/images/[A-Za-z0-9_.-]+\.png",
     _ITEM + r"\.(dzi|png|tif|view\.js|values(\.\d+)?\.js)",
     _ITEM + r"_files/(vips-properties\.xml|\d+/\d+_\d+\.(png|webp|jpg|jpeg))",
 ]))
-OWN_DIRS = re.compile(r"openseadragon|openseadragon/images|layers|images|" + _ITEM + r"_files(/\d+)?")
+OWN_DIRS = re.compile(r"openseadragon|openseadragon/images|viewer|layers|images|" + _ITEM + r"_files(/\d+)?")
 # json.dump writes the manifest's keys in this order (see montage.manifest.header).
 MANIFEST_HEAD = re.compile(rb'\{"montage": "[^"]*", "kind": "[a-z]+"')
 
@@ -25,8 +26,11 @@ MANIFEST_HEAD = re.compile(rb'\{"montage": "[^"]*", "kind": "[a-z]+"')
 def not_montage(folder):
     """Why ``folder`` is not a montage output (None when it is one): it has montage's manifest,
     every file in it is one that montage writes, and nothing is a symbolic link."""
+    manifest = folder / "manifest.json"
     try:
-        with open(folder / "manifest.json", "rb") as f:
+        if not stat.S_ISREG(os.lstat(manifest).st_mode):   # a FIFO would block the read, a link lead away
+            return "its manifest.json is not a file"
+        with open(manifest, "rb") as f:
             head = f.read(200)
     except OSError:
         return "it has no montage manifest.json"

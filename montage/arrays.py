@@ -9,6 +9,7 @@ import numpy as np
 from .canvas import allocate, paint
 from .colormap import colormap_lut, extended_lut, identity_lut, parse_color
 from .errors import MontageError
+from .kernel_cells import filter_cells
 from .layout import Grid, near_square, scale_at_least
 from .normalize import GRID_MODES, const_index, grid_ranges
 
@@ -32,6 +33,34 @@ def _gap_colour(pad_value, gap_color):
         level = int(round(min(max(float(pad_value), 0.0), 1.0) * 255))
         return (level, level, level)
     return parse_color(pad_value)
+
+
+def _cells(a, kernel, nrow):
+    """(cells (h, w, n, samples), rows, cols) of images or a kernel."""
+    if kernel:
+        if a.ndim != 4:
+            raise MontageError(f"a conv kernel is (kh, kw, in, out), got shape {a.shape}")
+        kh, kw, cin, cout = a.shape
+        return filter_cells(a.astype(np.float32), "filters", "rgb"), cout, cin
+    if a.ndim == 3:
+        a = a[..., None]
+    if a.ndim != 4 or a.shape[3] not in (1, 3):
+        raise MontageError(f"grid() takes (N, H, W), (N, H, W, 1) or (N, H, W, 3) images, or a conv "
+                           f"kernel with kernel=True; got shape {a.shape}")
+    n = a.shape[0]
+    cols = max(1, min(int(nrow), n)) if nrow else near_square(n)[1]
+    return np.ascontiguousarray(a.transpose(1, 2, 0, 3)), -(-n // cols), cols
+
+
+def _ranges(src, mode, normalize, value_range, cols, clip):
+    """(lo, hi) per cell: one fixed ``value_range`` (torchvision's), else a montage mode."""
+    n = src.shape[2]
+    if mode not in GRID_MODES and value_range is None:
+        raise MontageError(f"unknown normalisation {normalize!r}: choose one of {', '.join(GRID_MODES)}")
+    if value_range is not None:
+        return (np.full(n, float(v)) for v in value_range)
+    lo, hi, _, _ = grid_ranges(src, mode, cols, float(clip))
+    return lo, hi
 
 
 def grid(array, *, kernel: bool = False, nrow: int | None = None, normalize: str | bool = "global",
@@ -88,33 +117,12 @@ def grid(array, *, kernel: bool = False, nrow: int | None = None, normalize: str
     gap = int(padding if padding is not None else gap)
     if gap < 0:
         raise MontageError(f"padding {gap} must be 0 or more pixels")
-    if kernel:
-        from .render_filters import filter_cells
-
-        if a.ndim != 4:
-            raise MontageError(f"a conv kernel is (kh, kw, in, out), got shape {a.shape}")
-        kh, kw, cin, cout = a.shape
-        src, rows, cols = filter_cells(a.astype(np.float32), "filters", "rgb"), cout, cin
-    else:
-        if a.ndim == 3:
-            a = a[..., None]
-        if a.ndim != 4 or a.shape[3] not in (1, 3):
-            raise MontageError(f"grid() takes (N, H, W), (N, H, W, 1) or (N, H, W, 3) images, or a conv "
-                               f"kernel with kernel=True; got shape {a.shape}")
-        src = np.ascontiguousarray(a.transpose(1, 2, 0, 3))
-        n = a.shape[0]
-        cols = max(1, min(int(nrow), n)) if nrow else near_square(n)[1]
-        rows = -(-n // cols)
+    src, rows, cols = _cells(a, kernel, nrow)
     h, w, n, samples = src.shape
     mode = "cell" if scale_each else ("global" if normalize is True else normalize)
     if normalize is False and value_range is None:
         value_range = (0.0, 1.0)
-    if mode not in GRID_MODES and value_range is None:
-        raise MontageError(f"unknown normalisation {normalize!r}: choose one of {', '.join(GRID_MODES)}")
-    if value_range is not None:
-        lo, hi = (np.full(n, float(v)) for v in value_range)
-    else:
-        lo, hi, _, _ = grid_ranges(src, mode, cols, float(clip))
+    lo, hi = _ranges(src, mode, normalize, value_range, cols, clip)
     scale = scale_at_least(cell, h, w) if cell else 1
     g = Grid(rows, cols, n, h, w, scale, gap)
     gap_rgb = _gap_colour(pad_value, gap_color)

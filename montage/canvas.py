@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from . import _numpy_kernels
 from .colormap import LUT_ROWS
 from .errors import MontageError
 from .normalize import inverse_span
@@ -141,9 +142,9 @@ def paint(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0, engine="num
         raise ValueError(f"engine must be 'numba', 'numpy' or 'auto', not {engine!r}")
     if grid.rows and grid.cols:
         if engine == "numba" or (engine == "auto" and grid.height * grid.width > SMALL_PIXELS):
-            from . import _kernels
+            from . import _kernels    # numba: its import and compilation pay only on large canvases
         else:
-            from . import _numpy_kernels as _kernels
+            _kernels = _numpy_kernels
         lutp, lut3 = _packed(lut, bands)
         pixels = out[:, :, 0] if bands == 1 else out.view("<u4")[:, :, 0]
         idx = np.empty((samples, h, n, w), np.uint16)

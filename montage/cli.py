@@ -1,6 +1,6 @@
 """Command line: a thin layer over the API; errors become one line and exit code 2.
 
-Only argparse is imported up front: ``montage --help`` must not load TensorFlow.
+``montage --help`` must not load TensorFlow: no module of montage imports a framework up front.
 """
 
 import argparse
@@ -10,7 +10,16 @@ import signal
 import sys
 import threading
 
+from . import render_examples, render_features, render_filters
+from ._lock import stop_requested
+from ._version import __version__
 from .errors import Interrupted, MontageError
+from .models import load_kernels
+from .options import ExamplesOptions, FeaturesOptions, FiltersOptions, ModelOptions
+from .paths import private_dir
+from .render_layers import summary
+from .serve import serve
+from .signatures import add_arguments, from_arguments
 
 
 class _Parser(argparse.ArgumentParser):
@@ -19,7 +28,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    from .options import ExamplesOptions, FeaturesOptions, FiltersOptions, ModelOptions, add_arguments
 
     parser = _Parser(prog="montage", description="Every filter and feature map of a CNN, at full "
                      "resolution, as zoomable Deep Zoom images with an offline viewer page.")
@@ -51,16 +59,10 @@ def build_parser():
 
 
 def _version():
-    from ._version import __version__
-
     return f"montage {__version__}"
 
 
 def _layers(args):
-    from .graph import summary
-    from .models import load_kernels
-    from .options import ModelOptions, from_arguments
-
     opts = from_arguments(ModelOptions, args)
     loaded = load_kernels(opts.model, opts.weights, opts.seed, opts.unsafe)
     print(f"{loaded.name}: {loaded.weights.get('source')} weights")
@@ -68,35 +70,22 @@ def _layers(args):
 
 
 def _filters(args):
-    from .options import FiltersOptions, from_arguments
-    from .render_filters import run
-
-    run(from_arguments(FiltersOptions, args))
+    render_filters.run(from_arguments(FiltersOptions, args))
 
 
 def _features(args):
-    from .options import FeaturesOptions, from_arguments
-    from .render_features import run
-
-    run(from_arguments(FeaturesOptions, args))
+    render_features.run(from_arguments(FeaturesOptions, args))
 
 
 def _examples(args):
-    from .options import ExamplesOptions, from_arguments
-    from .render_examples import run
-
-    run(from_arguments(ExamplesOptions, args))
+    render_examples.run(from_arguments(ExamplesOptions, args))
 
 
 def _serve(args):
-    from .serve import serve
-
     serve(args.dir, args.host, args.port)
 
 
 def _stop(signum, frame):
-    from ._lock import stop_requested
-
     stop_requested.append(signum)   # seen by check_stop() if a C callback drops the exception
     raise Interrupted(signum)
 
@@ -105,8 +94,6 @@ def _stop(signum, frame):
 def _stoppable():
     """Ctrl-C, SIGTERM (docker stop, systemd, CI runners) and SIGHUP stop a run through the same
     clean-up, so no partial output is left behind (and are remembered: see ``_lock.check_stop``)."""
-    from ._lock import stop_requested
-
     stop_requested.clear()
     sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
     if threading.current_thread() is not threading.main_thread():
@@ -140,7 +127,6 @@ def _quiet_environment():
         probe = os.path.dirname(probe)
     if os.path.isdir(probe) and os.access(probe, os.W_OK):
         return
-    from .paths import private_dir
 
     # matplotlib's config, and the caches under XDG_CACHE_HOME (onnxruntime's telemetry ID,
     # which otherwise says in colour that it could not be written)

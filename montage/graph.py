@@ -1,4 +1,4 @@
-"""A model's layers: walk nested models, find layers by path, read kernels, the summary table.
+"""A model's layers: walk nested models, find layers by path, read kernels (any framework's).
 
 A layer inside a nested model (a base model inside a transfer-learning model, at any
 depth) is named by its path, ``outer/inner``; a unique inner name alone finds it too.
@@ -12,10 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import static
-from .backend import keras
 from .errors import MontageError
-from .result import Table
+from .net import Layer
+
+# Keras class name -> montage's conv family (see conv_family); PyTorch and ONNX convs are read
+# as records under these names (montage.readers.oihw)
+FAMILY = {
+    **dict.fromkeys(("Conv1D", "Conv2D", "Conv3D"), "conv"),
+    **dict.fromkeys(("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"), "transpose"),
+    **dict.fromkeys(("DepthwiseConv1D", "DepthwiseConv2D"), "depthwise"),
+    **dict.fromkeys(("SeparableConv1D", "SeparableConv2D"), "separable"),
+}
 
 
 @dataclass(frozen=True)
@@ -59,28 +66,21 @@ class Kernel:
     groups: int = 1
 
 
-def _conv_classes():
-    L = keras().layers
-    one_d = lambda name: (getattr(L, name),) if hasattr(L, name) else ()  # noqa: E731 (newer Keras)
-    return {"depthwise": (L.DepthwiseConv2D, *one_d("DepthwiseConv1D")),
-            "separable": (L.SeparableConv2D, *one_d("SeparableConv1D")),
-            "transpose": (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose),
-            "conv": (L.Conv1D, L.Conv2D, L.Conv3D)}
+def _classes(layer):
+    """The names of the layer's class and its bases (a Keras layer's subclass keeps its kind)."""
+    return [c.__name__ for c in type(layer).__mro__]
 
 
 def class_name(layer):
     """The layer's Keras class name (also for a layer read from a file)."""
-    return layer.class_name if isinstance(layer, static.Layer) else type(layer).__name__
+    return layer.class_name if isinstance(layer, Layer) else type(layer).__name__
 
 
 def conv_family(layer):
     """'conv', 'transpose', 'depthwise', 'separable', or None for a layer without conv kernels."""
-    if isinstance(layer, static.Layer):    # read from a file, no Keras class
-        return static.FAMILY.get(layer.class_name)
-    for family, classes in _conv_classes().items():
-        if isinstance(layer, classes):
-            return family
-    return None
+    if isinstance(layer, Layer):    # read from a file, no Keras class
+        return FAMILY.get(layer.class_name)
+    return next((FAMILY[n] for n in _classes(layer) if n in FAMILY), None)
 
 
 def kernels(node):
@@ -161,13 +161,14 @@ def output_rank(layer):
 
 def is_map(layer):
     """True for a layer whose output is a batch of 2-D maps (batch, H, W, C)."""
-    return output_rank(layer) == 4 and not isinstance(layer, keras().layers.InputLayer)
+    return output_rank(layer) == 4 and "InputLayer" not in _classes(layer)
 
 
 def feature_layers(model, names=None):
     """Layers to show as feature maps: by default every conv-like layer with 2-D maps; 'all' adds
     the pooling layers; by name, any layer whose output is 2-D maps."""
-    pools = tuple(getattr(keras().layers, n) for n in ("MaxPooling2D", "AveragePooling2D"))
+    def is_pool(layer):
+        return any(n in ("MaxPooling2D", "AveragePooling2D") for n in _classes(layer))
 
     def conv_like(layer):
         return is_conv(layer) and is_map(layer)
@@ -176,7 +177,7 @@ def feature_layers(model, names=None):
     if names is None:
         return find_layers(model, "all", allow=conv_like, what="conv layers with 2-D maps")
     if list(names) == ["all"]:
-        return find_layers(model, "all", allow=lambda x: conv_like(x) or isinstance(x, pools),
+        return find_layers(model, "all", allow=lambda x: conv_like(x) or is_pool(x),
                            what="conv and pooling layers")
     return find_layers(model, names, allow=is_map, what="layers with 2-D maps (conv, pooling, ...)")
 
@@ -201,40 +202,6 @@ def skipped(model):
         return ""
     kinds = ", ".join(f"{k} x{v}" if v > 1 else k for k, v in left.items())
     return f"not drawn: {sum(left.values())} layers whose weights are not conv kernels ({kinds})"
-
-
-def summary(model="vgg16", weights=None) -> Table:
-    """The tutorial's table for every drawable kernel: layer path, kind, kernel shape, output shape,
-    parameters; then the totals and the layers that are not drawn.
-
-    ``model`` is anything :func:`montage.models.load_model` takes (a name, a file, a Keras model).
-    The :class:`montage.result.Table` prints as text, shows as HTML in Jupyter, and has the rows
-    as ``records``.
-    """
-    from .models import load_kernels
-
-    model = load_kernels(model, weights).model
-    rows = [("layer", "kind", "kernel", "output", "params")]
-    total = kernel_count = layers = 0
-    for node in walk(model):
-        blocks = kernels(node)
-        layers += bool(blocks)
-        for i, k in enumerate(blocks):
-            params = int(node.layer.count_params()) if i == 0 else 0
-            total += params
-            kernel_count += int(np.prod(k.weights.shape[-2:]))
-            label = k.op if k.kind == "filters" else f"{k.op} ({k.kind})"
-            rows.append((k.name, label, str(tuple(k.stored_shape)), str(output_shape(node.layer)),
-                         f"{params:,}" if i == 0 else ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = ["  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    split = f" ({len(rows) - 1} blocks: separable convs give two)" if len(rows) - 1 != layers else ""
-    footer = [f"{layers} conv layers{split}, {kernel_count:,} kernels, {total:,} parameters"]
-    if skipped(model):
-        footer.append(skipped(model))
-    return Table("\n".join(lines + footer), rows[0], rows[1:], footer)
 
 
 def slug(name):

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 
+from . import viewer
 from ._version import __version__
 from .console import note
 
@@ -89,7 +90,6 @@ def finish(folder, manifest, title, quiet):
 
 def _page(folder, inline, title, quiet):
     """The page, with the JSON file ``inline`` inside it."""
-    from . import viewer
 
     if not viewer.build(folder, inline, title):
         note("OpenSeadragon is not installed (run `npm ci` in the montage source folder, or set "

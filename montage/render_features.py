@@ -15,13 +15,16 @@ from ._output import check_out, input_paths, staged
 from .background import Writer as AtlasWriter
 from .canvas import check_fits, paint
 from .console import note, progress
-from .errors import MontageError
+from .graph import slug
+from .images import find_images, good_images
 from .layout import LAYER_GAP, Grid, near_square, scale_at_least, shelf_pack
-from .manifest import finish_views, header, norm_entry, read_view, write_view, write_values
+from .manifest import finish_views, header, norm_entry, read_view, write_values, write_view
+from .models import load_model, prepare
 from .normalize import FEATURE_MODES, GRID_MODES, grid_ranges, group_range
-from .options import FeaturesOptions, api
+from .options import FeaturesOptions
 from .paths import shown
 from .result import Result, in_temporary_folder
+from .signatures import api
 from .style import BACKGROUND, Style
 from .write import dzi_descriptor, sibling, write_block
 
@@ -112,33 +115,10 @@ def _not_images(skipped, quiet):
     return [{"path": str(p), "reason": why} for p, why in skipped]
 
 
-def _good_images(paths, opts, shard=False):
-    """(good, bad) of ``paths``, each image decoded once; bad ones stop the run unless ``skip_bad``.
-
-    A ``shard`` of an examples run may be left with none (it writes an empty partial result)."""
-    from .images import check
-
-    if shard and not paths:
-        return [], []
-    with progress(len(paths), "checking images", "img", opts.quiet or len(paths) < 50) as checking:
-        good, bad = check(paths, checking)
-    if bad and not opts.skip_bad:
-        more = f" ({len(bad)} of {len(paths)} images are bad)" if len(bad) > 1 else ""
-        raise MontageError(f"{shown(bad[0][0])}: {bad[0][1]}{more}; nothing was written: fix or remove it, "
-                           "or pass --skip-bad to render the others" + (" (to every shard)" if shard else ""))
-    if not good and not shard:
-        raise MontageError(f"none of the {len(paths)} images can be read: {shown(bad[0][0])}: {bad[0][1]}")
-    for p, why in bad:
-        note(f"skipping {shown(p)}: {why}", opts.quiet)
-    return good, bad
 
 
 def run(opts: FeaturesOptions) -> Result:
     """Run :func:`features` for an options object; returns the manifest."""
-    from .images import find_images
-    from .graph import slug
-    from .models import load_model
-    from .plan import prepare
 
     t0 = time.perf_counter()
     opts, temporary = in_temporary_folder(opts)
@@ -148,7 +128,7 @@ def run(opts: FeaturesOptions) -> Result:
     specs = [opts.images] if isinstance(opts.images, (str, os.PathLike)) else list(opts.images or [])
     inputs = input_paths(opts.model, opts.weights, paths + specs)
     check_out(opts.out, opts.overwrite, inputs)
-    good, bad = _good_images(paths, opts)
+    good, bad = good_images(paths, opts.skip_bad, opts.quiet)
     skipped = _not_images(not_images, opts.quiet) + [{"path": str(p), "reason": why} for p, why in bad]
     loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
     fwd = prepare(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet),

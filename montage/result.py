@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import MontageError
 from .pyramid import top_level
+from .viewer import inline
 
 
 def read_level(folder, tile, level=None):
@@ -153,7 +154,6 @@ class Result(dict):
         Html
             Shows itself in Jupyter; ``str()`` is the HTML.
         """
-        from .viewer import inline
 
         caption = repr(self)
         if self["kind"] == "partial":

@@ -1,9 +1,7 @@
-"""What each channel responds to: per-image channel scores reduced on the device, merged into
-running top-k lists and dataset statistics on the host.
+"""What each channel responds to: per-image channel scores (reduced where the maps are, see
+:meth:`montage.net.Forward.reduced`) merged into running top-k lists and dataset statistics.
 
-The forward pass ends in the reduction (a Keras model whose outputs are ``keras.ops`` over
-the chosen layers' maps), so only arrays of (images, channels) leave the device. Merging
-is exact and associative: top-k lists of any split of the images merge into those of the
+Merging is exact and associative: top-k lists of any split of the images merge into those of the
 whole, ties broken by the lower image index, so shards can run anywhere and merge later.
 """
 
@@ -13,29 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backend import keras
 from .errors import MontageError
 
 SCORES = ("max", "mean")
 NO_IMAGE = np.iinfo(np.int64).max     # an empty slot sorts after every image
-
-
-def reducer(ext, channels_first, score):
-    """A model from the extractor's input to, per layer, ``score`` (n, C), the flat argmax of
-    the map (n, C; row-major y * W + x, first of equals) and its spatial maximum (n, C)."""
-    ops = keras().ops
-    outputs = []
-    for o in ext.outputs:
-        if channels_first:
-            o = ops.transpose(o, (0, 2, 3, 1))
-        flat = keras().layers.Reshape((-1, o.shape[-1]))(o)     # (n, H * W, C); H, W may be free
-        # NaN is no response: ignored by the maximum and its position (all NaN: -inf, last)
-        seen = ops.where(ops.isnan(flat), float("-inf"), flat)
-        peak = ops.max(seen, axis=1)
-        arg = ops.cast(ops.argmax(seen, axis=1), "int32")
-        s = peak if score == "max" else ops.mean(flat, axis=1)
-        outputs += [s, arg, peak]
-    return keras().Model(ext.inputs, outputs)
 
 
 @dataclass

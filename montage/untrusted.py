@@ -46,6 +46,8 @@ def check_hdf5(f, path):
         if kind is h5py.SoftLink:
             _refuse(path, f"has a soft link {name!r}")
 
+    total = [0, 0]    # declared, stored: many datasets just under the floor add up too
+
     def dataset(name, obj):
         if not isinstance(obj, h5py.Dataset):
             return
@@ -53,12 +55,15 @@ def check_hdf5(f, path):
             _refuse(path, f"stores dataset {name!r} in another file")
         if obj.is_virtual:
             _refuse(path, f"has a virtual dataset {name!r} (data from other files)")
-        declared = math.prod(obj.shape or ()) * obj.dtype.itemsize
-        if declared > BOMB_FLOOR and declared > EXPANSION * 10 * max(1, obj.id.get_storage_size()):
-            _refuse(path, f"has a dataset {name!r} that declares {declared:,} bytes but stores "
-                          f"{obj.id.get_storage_size():,}")
+        declared, stored = math.prod(obj.shape or ()) * obj.dtype.itemsize, obj.id.get_storage_size()
+        if declared > BOMB_FLOOR and declared > EXPANSION * 10 * max(1, stored):
+            _refuse(path, f"has a dataset {name!r} that declares {declared:,} bytes but stores {stored:,}")
+        total[0] += declared
+        total[1] += stored
 
     f.visititems(dataset)
+    if total[0] > BOMB_FLOOR and total[0] > EXPANSION * 10 * max(1, total[1]):
+        _refuse(path, f"has datasets that declare {total[0]:,} bytes together but store {total[1]:,}")
 
 
 def check_keras_file(path):
@@ -68,7 +73,7 @@ def check_keras_file(path):
 
     import h5py
 
-    try:
+    try:   # both, where both match: a file can be HDF5 and a zip at once, and Keras picks by suffix
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as z:
                 check_zip(z, path)
@@ -76,10 +81,10 @@ def check_keras_file(path):
                 for n in names:
                     with h5py.File(io.BytesIO(z.read(n)), "r") as f:
                         check_hdf5(f, path)
-        elif h5py.is_hdf5(path):
+        if h5py.is_hdf5(path):
             with h5py.File(path, "r") as f:
                 check_hdf5(f, path)
     except MontageError:
         raise
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, RecursionError):
-        return     # unreadable: the loader says why in its own line
+    except Exception:   # unreadable (corrupt, an unknown compression, ...): the loader says why in one line
+        return

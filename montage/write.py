@@ -5,7 +5,9 @@ import os
 
 import numpy as np
 
+from .console import progress
 from .errors import MontageError
+from .pyramid import encode_png, level_pixels, write_png_pyramid
 from .vips import vips
 
 TILE_FORMATS = {
@@ -55,7 +57,6 @@ def _tile_progress(bar, canvas):
     """A callback feeding a pyramid's written pixels into a tqdm bar counting percent (or None)."""
     if bar is None:
         return None
-    from .pyramid import level_pixels
 
     total, done, advance = level_pixels(canvas.shape[0], canvas.shape[1]), [0], _percent(bar)
 
@@ -119,7 +120,6 @@ def write_dzi(canvas, base, tile_format="png", tile_size=TILE_SIZE, overlap=OVER
         raise ValueError(f"tile_size {tile_size} must be at least 1 and overlap {overlap} in 0..8192")
     if tile_format == "png":
         _check_canvas(canvas)
-        from .pyramid import write_png_pyramid
 
         write_png_pyramid(canvas[:, :, :3], base, tile_size, overlap, _tile_progress(bar, canvas))
     else:
@@ -152,7 +152,6 @@ def write_block(canvas, base, tile_format="png", tiff=False, quiet=True):
     dict
         The DZI descriptor (see :func:`write_dzi`).
     """
-    from .console import progress
 
     big = canvas.shape[0] * canvas.shape[1] > 30_000_000   # a bar only where the write takes a while
     bar = progress(100, f"writing {base.name}", "%", quiet) if big else None
@@ -169,7 +168,6 @@ def write_block(canvas, base, tile_format="png", tiff=False, quiet=True):
 def write_png(canvas, path):
     """Flat PNG of the whole canvas (deflate from :mod:`montage.pyramid`: 5x libvips' level 6,
     files about 1.5x larger)."""
-    from .pyramid import encode_png
 
     _check_canvas(canvas)
     with open(path, "wb") as f:

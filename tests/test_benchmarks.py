@@ -10,7 +10,7 @@ import numpy as np
 from benchmarks.baselines import numpy_tile
 from montage.colormap import colormap_lut, extended_lut
 from montage.layout import Grid
-from montage.render_filters import filter_cells
+from montage.kernel_cells import filter_cells
 from montage.canvas import allocate, paint
 
 ROOT = Path(__file__).resolve().parents[1]

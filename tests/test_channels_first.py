@@ -1,6 +1,7 @@
 """Channels-first Keras models on any CPU: TensorFlow runs NCHW convolutions on the CPU only with
-oneDNN, so montage runs them as a channels-last twin (see montage.channels_last). These tests
-hold with and without oneDNN (TF_ENABLE_ONEDNN_OPTS=0): their references are numpy and JAX."""
+oneDNN, so montage runs them as a channels-last twin (see montage.readers.keras.channels_last).
+These tests hold with and without oneDNN (TF_ENABLE_ONEDNN_OPTS=0): their references are numpy and
+JAX."""
 
 import json
 import os
@@ -42,8 +43,8 @@ def test_channels_first_maps_equal_a_numpy_convolution(tmp_path):
 
 
 def _rich_model(keras):
-    """Channels-first conv, batch norm on axis 1, concatenation on axis 1, a Flatten in the
-    default layout (C, H, W order) and a Dense head: each must keep its meaning in the twin."""
+    """Channels-first conv, batch norm on axis 1, concatenation on axis 1, a channels-first
+    Flatten and a Dense head: each must keep its meaning in the twin."""
     keras.utils.set_random_seed(5)
     inp = keras.Input((3, 20, 20), name="img")
     a = keras.layers.Conv2D(4, 3, padding="same", data_format="channels_first", name="a")(inp)
@@ -51,7 +52,7 @@ def _rich_model(keras):
     c = keras.layers.Conv2D(2, 1, data_format="channels_first", activation="relu", name="c")(inp)
     cat = keras.layers.Concatenate(axis=1, name="cat")([b, c])
     p = keras.layers.MaxPooling2D(2, data_format="channels_first", name="p")(cat)
-    out = keras.layers.Dense(5, name="head")(keras.layers.Flatten(name="flat")(p))
+    out = keras.layers.Dense(5, name="head")(keras.layers.Flatten(data_format="channels_first", name="flat")(p))
     model = keras.Model(inp, out)
     bn = model.get_layer("bn")   # a trained-looking batch norm: moving statistics away from 0 and 1
     bn.set_weights([np.linspace(0.5, 2, 4), np.linspace(-1, 1, 4), np.linspace(-0.3, 0.4, 4), np.linspace(0.5, 3, 4)])
@@ -73,7 +74,7 @@ def test_channels_first_twin_matches_jax_running_nchw(tmp_path):
     import keras
 
     pytest.importorskip("jax")
-    from montage.channels_last import to_channels_last
+    from montage.readers.keras.channels_last import to_channels_last
 
     model = _rich_model(keras)
     model.save(tmp_path / "cf.keras")
@@ -99,7 +100,7 @@ def test_channels_first_file_from_the_command_line(tmp_path):
     import keras
 
     _rich_model(keras).save(tmp_path / "cf.keras")
-    img = random_images(tmp_path / "in", 1, side=24)[0]
+    img = random_images(tmp_path / "in", 1, side=40)[0]
     r = subprocess.run([sys.executable, "-m", "montage", "features", "--model", str(tmp_path / "cf.keras"),
                         "--image", str(img), "--layer", "a", "cat", "--out", str(tmp_path / "o"), "--quiet"],
                        capture_output=True, text=True, timeout=600)
@@ -108,19 +109,28 @@ def test_channels_first_file_from_the_command_line(tmp_path):
     assert [b["map_shape"] for b in m["views"][0]["blocks"]] == [[20, 20, 4], [20, 20, 6]]
 
 
-def test_channels_first_without_a_twin_is_one_line_where_nchw_cannot_run(tmp_path, monkeypatch):
-    """A layer whose layout meaning is unknown (a Permute) has no twin: where the backend
-    cannot run NCHW either, one line says what works."""
+TWINLESS = {   # layers whose meaning would change in a channels-last twin: refused, never rebuilt wrong
+    "'perm' (Permute)": lambda L, x: L.Permute((2, 1, 3), name="perm")(x),
+    "'flat' (Flatten) flattens channels first": lambda L, x: L.Dense(2)(L.Flatten(name="flat")(x)),
+    "'soft' (Activation) has activation 'softmax'": lambda L, x: L.Activation("softmax", name="soft")(x),
+    "'cs' (Conv2D) has activation 'softmax'":
+        lambda L, x: L.Conv2D(2, 1, data_format="channels_first", activation="softmax", name="cs")(x),
+}
+
+
+@pytest.mark.parametrize("needle", TWINLESS)
+def test_channels_first_without_a_twin_is_one_line_where_nchw_cannot_run(tmp_path, monkeypatch, needle):
+    """Where the backend cannot run NCHW either, one line names the layer and says what works."""
     import keras
 
-    import montage.plan
+    import montage.readers.keras.forward as keras_forward
 
     inp = keras.Input((3, 12, 12))
     x = keras.layers.Conv2D(2, 3, data_format="channels_first", name="c")(inp)
-    model = keras.Model(inp, keras.layers.Permute((2, 1, 3), name="perm")(x))
-    monkeypatch.setattr(montage.plan, "nchw_runs", lambda: False)
-    img = random_images(tmp_path / "in", 1, side=16)[0]
+    model = keras.Model(inp, TWINLESS[needle](keras.layers, x))
+    monkeypatch.setattr(keras_forward, "nchw_runs", lambda: False)
+    img = random_images(tmp_path / "in", 1, side=40)[0]
     with pytest.raises(MontageError) as e:
         montage.features(model, [str(img)], tmp_path / "o", layers=["c"], quiet=True)
-    assert "\n" not in str(e.value) and "'perm' (Permute)" in str(e.value) and "KERAS_BACKEND=jax" in str(e.value)
+    assert "\n" not in str(e.value) and needle in str(e.value) and "KERAS_BACKEND=jax" in str(e.value)
     assert not (tmp_path / "o").exists()

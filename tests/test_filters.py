@@ -79,11 +79,11 @@ def test_manifest_maps_pixels_to_filter_and_channel(model, tmp_path):
     assert len(seen) == 35
 
 
-def test_rgb_shows_red_green_blue_from_bgr_weights(tmp_path, monkeypatch):
+def test_rgb_shows_red_green_blue_from_bgr_weights(tmp_path):
     """VGG16 (caffe preprocessing) stores B, G, R: the page must show R, G, B."""
     import keras
 
-    import montage.models as mm
+    import montage.net as mm
 
     inp = keras.Input((8, 8, 3))
     conv = keras.layers.Conv2D(2, 3, name="first")
@@ -93,8 +93,7 @@ def test_rgb_shows_red_green_blue_from_bgr_weights(tmp_path, monkeypatch):
     k[:, :, 2, 1] = 1.0   # filter 1 looks at channel 2 (= red in BGR)
     conv.set_weights([k, np.zeros(2, np.float32)])
     loaded = mm.Loaded(model, "m", "test", {"source": "test"}, input_order="bgr")
-    monkeypatch.setattr(mm, "load_model", lambda *a, **kw: loaded)
-    m = montage.filters("bgr-model", "first", tmp_path / "rgb", rgb=True, cell=3, gap=0, quiet=True)
+    m = montage.filters(loaded, "first", tmp_path / "rgb", rgb=True, cell=3, gap=0, quiet=True)
     block = m["views"][0]["blocks"][0]
     assert block["kind"] == "rgb" and block["channel_order"] == "RGB"
     canvas = read_dzi_level(tmp_path / "rgb", m["views"][0]["tiles"][0])
@@ -111,7 +110,7 @@ def test_flat_png_has_24px_kernels(model, tmp_path):
 
 
 def test_hed_weights_are_the_trained_vgg16_conv_stack():
-    from montage.applications import read_hed_kernels
+    from montage.readers.applications import read_hed_kernels
     from montage.models import load_model
 
     loaded = load_model("vgg16", "hed")

@@ -433,3 +433,104 @@ def test_three_d_onnx_models_show_layers_and_filters(tmp_path):
     assert (block["grid"]["rows"], block["grid"]["cols"]) == (4, 2)
     one_line(run("features", "--model", str(tmp_path / "v.onnx"), "--out", str(tmp_path / "f")),
              "rank 5", "layers and filters can be shown")
+
+
+# ---- found by review: more ways out of a model file ----
+
+def test_onnx_external_data_needs_unsafe(tmp_path):
+    """A graph may keep its weights in any file of its folder: read only with --unsafe."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    secret = tmp_path / "sub" / "secret.bin"
+    secret.parent.mkdir()
+    secret.write_bytes(SECRET[:2 * 3 * 3 * 3].tobytes())
+    w = TensorProto(name="w.weight", data_type=TensorProto.FLOAT, dims=[2, 3, 3, 3],
+                    data_location=TensorProto.EXTERNAL)
+    for k, v in (("location", "sub/secret.bin"), ("offset", "0"), ("length", str(2 * 3 * 3 * 3 * 4))):
+        w.external_data.add(key=k, value=v)
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w.weight"], ["y"], name="c")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 6, 6])], [w])
+    onnx.save(helper.make_model(g), tmp_path / "m.onnx")
+    one_line(run("filters", "--model", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "o")),
+             "sub/secret.bin", "--unsafe")
+    assert not (tmp_path / "o").exists()
+    r = run("filters", "--model", str(tmp_path / "m.onnx"), "--unsafe", "--out", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr     # trusted: read (so the refusal above is the only guard)
+
+
+def test_hdf5_that_is_also_a_zip_is_checked_as_both(tmp_path):
+    import h5py
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(SECRET.tobytes())
+    poly = tmp_path / "poly.h5"
+    with h5py.File(poly, "w") as f:
+        f.create_dataset("layers/conv2d/vars/0", (3, 3, 3, 5), "float32", external=[(str(secret), 0, SECRET.nbytes)])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("metadata.json", "{}")
+    poly.write_bytes(poly.read_bytes() + buf.getvalue())
+    assert zipfile.is_zipfile(poly)
+    one_line(run("filters", "--model", str(poly), "--out", str(tmp_path / "o")), "in another file")
+
+
+def test_many_small_unwritten_datasets_add_up_to_a_bomb(model_file, tmp_path):
+    def edit(f):
+        for i in range(40):     # 40 x 36 MiB declared, none stored: each under the floor
+            f["layers"]["conv2d"].create_dataset(f"pad{i}", (3, 3, 1024, 1024), "float32", chunks=(3, 3, 64, 64))
+
+    evil = _rewrite_weights(model_file, tmp_path / "bomb.keras", edit)
+    one_line(run("filters", "--model", str(evil), "--out", str(tmp_path / "o")), "declare", "together")
+
+
+def test_corrupt_archives_are_one_line(model_file, tmp_path):
+    with zipfile.ZipFile(tmp_path / "deflated.keras", "w", zipfile.ZIP_DEFLATED) as z:
+        with zipfile.ZipFile(model_file) as src:
+            for n in src.namelist():
+                z.writestr(n, src.read(n))
+    data = bytearray((tmp_path / "deflated.keras").read_bytes())
+    with zipfile.ZipFile(tmp_path / "deflated.keras") as z:
+        info = z.getinfo("model.weights.h5")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + 100:start + 400] = bytes(range(256)) + bytes(44)    # garbage inside the deflate stream
+    (tmp_path / "zlib.keras").write_bytes(bytes(data))
+    one_line(run("filters", "--model", str(tmp_path / "zlib.keras"), "--out", str(tmp_path / "o")),
+             "could not read model")
+
+
+@pytest.mark.parametrize("record", ["[]", '{"partial": 5, "old": "x"}', "[" * 100000])
+def test_lock_records_of_another_shape_name_nothing(model_file, tmp_path, record):
+    (tmp_path / ".out.montage-lock").write_text(record)
+    r = run("filters", "--model", str(model_file), "--out", str(tmp_path / "out"))
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+
+
+def test_partial_arrays_are_checked_before_they_are_read(model_file, partial, tmp_path):
+    import struct
+
+    p0, imgs = partial
+    with zipfile.ZipFile(p0 / "partial.npz") as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (4398046511104,), }"
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    members["layer0/total.npy"] = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode()
+    with zipfile.ZipFile(p0 / "partial.npz", "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+    one_line(_merge(model_file, p0, tmp_path / "o"), "is not a partial result")
+
+
+@pytest.mark.parametrize("which", ["manifest.json", "partial.npz"])
+def test_a_fifo_in_a_partial_folder_does_not_hang(model_file, partial, tmp_path, which):
+    p0, imgs = partial
+    (p0 / which).unlink()
+    os.mkfifo(p0 / which)
+    one_line(_merge(model_file, p0, tmp_path / "o"), "is not a partial result")
+
+
+def test_a_partial_with_a_bad_input_shape_is_one_line(model_file, partial, tmp_path):
+    p0, imgs = partial
+    _tamper(p0, lambda m: m["identity"].__setitem__("input_shape", []))
+    one_line(_merge(model_file, p0, tmp_path / "o"), "is not a partial result")

@@ -7,8 +7,9 @@ import pytest
 
 from helpers import small_model
 from montage.errors import MontageError
-from montage.graph import conv_layers, find_layers, summary
+from montage.graph import conv_layers, find_layers
 from montage.models import load_model
+from montage.render_layers import summary
 
 
 def test_summary_lists_conv_layers_like_the_tutorial():

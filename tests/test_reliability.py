@@ -307,8 +307,7 @@ def test_forward_pass_memory_is_estimated_before_starting(tmp_path):
 
 
 def test_batch_size_shrinks_to_the_memory_budget():
-    from montage.plan import prepare
-    from montage.models import load_model
+    from montage.models import load_model, prepare
 
     loaded = load_model(small_model(side=32))
     notes = []

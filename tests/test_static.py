@@ -11,7 +11,7 @@ import pytest
 
 import montage
 from helpers import kinds_model, small_model
-from montage import static
+from montage.readers import keras_file as static
 from montage.models import load_kernels, load_model
 
 ROOT = Path(__file__).resolve().parents[1]

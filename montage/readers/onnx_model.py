@@ -15,27 +15,20 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from .errors import MontageError
-from .foreign import Net
+from ..errors import MontageError
+from ..net import Loaded
+from ..paths import shown
 from .oihw import Output, conv_layer, plain_layer
-from .paths import shown
+from .traced import Net, prepare
 
-SUFFIXES = (".onnx",)
+__all__ = ["load", "prepare"]   # the reader: prepare plans a traced Net's forward pass
+
 EXTRA = "pip install 'montage[onnx]'"
 _PATH = re.compile(r"[A-Za-z_][\w]*(\.[\w]+)*")
-
-
-def wanted(model):
-    """True for what this module loads (checked without importing onnx)."""
-    if isinstance(model, (str, os.PathLike)):
-        return Path(str(model)).suffix.lower() in SUFFIXES
-    onnx = sys.modules.get("onnx")
-    return onnx is not None and isinstance(model, onnx.ModelProto)
 
 
 def _onnx():
@@ -229,25 +222,42 @@ def _providers():
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have] or have
 
 
-def load(model, weights=None):
-    """A :class:`montage.models.Loaded` for an ``.onnx`` file or an ``onnx.ModelProto``."""
-    from .models import Loaded
+def _external_data(proto, path, unsafe):
+    """Load the tensors a graph keeps in other files, only with ``unsafe``: the file names them, and
+    any file in the model's folder would become kernels and pixels."""
+    from onnx.external_data_helper import _get_all_tensors, load_external_data_for_model, uses_external_data
 
+    files = sorted({e.value for t in _get_all_tensors(proto) if uses_external_data(t)
+                    for e in t.external_data if e.key == "location"})
+    if not files:
+        return
+    if not unsafe:
+        raise MontageError(f"ONNX model {shown(path)} keeps its weights in other files ({', '.join(files[:3])}"
+                           f"{', ...' if len(files) > 3 else ''}), which a model file may name freely: montage reads "
+                           "them only with --unsafe; pass it if you trust where the model came from")
+    load_external_data_for_model(proto, str(Path(path).resolve().parent))
+
+
+def load(model, weights=None, seed=0, unsafe=False, size=None):
+    """A :class:`montage.net.Loaded` for an ``.onnx`` file or an ``onnx.ModelProto``."""
     if weights is not None:
         raise MontageError(f"--weights {weights}: an ONNX model brings its own weights; leave out --weights")
     onnx = _onnx()
     if not isinstance(model, (str, os.PathLike)):
         return Loaded(OnnxNet(model, model.graph.name or "onnx"), model.graph.name or "onnx", "object",
-                      {"source": "as given"}, "rgb", "none")
+                      {"source": "as given"}, "rgb", "none", reader="onnx")
     p = Path(model)
     if not p.is_file():
         raise MontageError(f"model {shown(model)!r} is not an existing .onnx file")
     try:
-        proto = onnx.load(str(p))
+        proto = onnx.load(str(p), load_external_data=False)
+        _external_data(proto, p, unsafe)
         onnx.checker.check_model(proto)
+    except MontageError:
+        raise
     except Exception as e:
         raise MontageError(f"could not read ONNX model {shown(p)} (corrupt, or not ONNX?): {type(e).__name__}: "
                            f"{str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}") from None
     return Loaded(OnnxNet(proto, p.stem), p.stem, str(p.resolve()), {"source": "model file", "file": str(p.resolve())},
-                  "rgb", "none")
+                  "rgb", "none", reader="onnx")
 

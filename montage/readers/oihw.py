@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .static import Layer
+from ..net import Layer
 
 
 def _spatial_last_to_first(w):

@@ -25,70 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MontageError
-from .untrusted import check_hdf5, check_zip
+from ..errors import MontageError
+from ..graph import FAMILY
+from ..net import Layer, Loaded, Model
+from ..untrusted import check_hdf5, check_zip
+from .applications import hed_description, hed_weights_file, read_hed_kernels
 
-# Keras class name -> montage's conv family (see montage.graph.conv_family)
-FAMILY = {
-    **dict.fromkeys(("Conv1D", "Conv2D", "Conv3D"), "conv"),
-    **dict.fromkeys(("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"), "transpose"),
-    **dict.fromkeys(("DepthwiseConv1D", "DepthwiseConv2D"), "depthwise"),
-    **dict.fromkeys(("SeparableConv1D", "SeparableConv2D"), "separable"),
-}
 MODELS = ("Functional", "Sequential")
 
 
 class Unsure(Exception):
     """The file is not understood with certainty: load it with Keras instead."""
-
-
-class _Output:
-    def __init__(self, shape):
-        self.shape = shape
-
-
-class Layer:
-    """A layer read from a file: its Keras class name, config and variables (in Keras' order)."""
-
-    built = True
-
-    def __init__(self, name, class_name, config, variables, output_shape=None):
-        self.name, self.class_name, self.config = name, class_name, config
-        self.weights = list(variables)
-        self.output = None if output_shape is None else _Output(tuple(output_shape))
-
-    @property
-    def kernel(self):
-        return self.weights[0]
-
-    @property
-    def depthwise_kernel(self):
-        return self.weights[0]
-
-    @property
-    def pointwise_kernel(self):
-        return self.weights[1]
-
-    @property
-    def groups(self):
-        return int(self.config.get("groups", 1) or 1)
-
-    def count_params(self):
-        return int(sum(w.size for w in self.weights))
-
-    def get_weights(self):
-        return list(self.weights)
-
-
-class Model(Layer):
-    """A model (or a nested one) read from a file: ``layers`` as Keras lists them."""
-
-    def __init__(self, name, class_name, layers):
-        super().__init__(name, class_name, {}, [])
-        self.layers = layers
-
-    def count_params(self):
-        return sum(layer.count_params() for layer in self.layers)
 
 
 def _snake(name):
@@ -270,8 +217,7 @@ def read_keras(path):
             return _model(config, f)
     except MontageError:
         raise
-    except (Unsure, KeyError, IndexError, ValueError, TypeError, AttributeError, OSError, RecursionError,
-            zipfile.BadZipFile):
+    except Exception:   # Unsure, or corrupt (zlib, an unknown compression, bad JSON, ...)
         return None     # Keras reads it, or explains in one line why it cannot
 
 
@@ -316,15 +262,12 @@ def read_vgg16_weights(path):
             return out
     except MontageError:
         raise
-    except (Unsure, KeyError, OSError, ValueError):
+    except Exception:   # Unsure, or not this layout (groups where datasets should be, ...)
         return None
 
 
 def load(model, weights):
-    """A :class:`montage.models.Loaded` read without Keras, or None where Keras is needed."""
-    from .applications import hed_description, hed_weights_file, read_hed_kernels
-    from .models import Loaded
-
+    """A :class:`montage.net.Loaded` read without Keras, or None where Keras is needed."""
     if not isinstance(model, (str, os.PathLike)):
         return None
     name = str(model)

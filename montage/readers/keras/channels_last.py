@@ -12,15 +12,23 @@ import copy
 import functools
 import weakref
 
-from .backend import keras
-from .errors import MontageError
-from .graph import all_layers
+from ...backend import keras
+from ...errors import MontageError
+from ...graph import all_layers
 
 # Layers that treat each value, or each pixel's channels as a whole, alike in either layout.
 _ELEMENTWISE = {
     "InputLayer", "Activation", "ReLU", "LeakyReLU", "ELU", "Add", "Subtract", "Multiply", "Average",
     "Maximum", "Minimum", "Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity",
     "ActivityRegularization", "Rescaling",
+}
+# Activations of one value at a time (softmax, log_softmax, glu, ... work along the last axis,
+# which is another axis in the twin)
+_POINTWISE = {
+    "linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "elu", "selu", "gelu", "swish", "silu",
+    "hard_swish", "hard_silu", "softplus", "softsign", "exponential", "leaky_relu", "mish", "celu",
+    "log_sigmoid", "tanh_shrink", "sparse_plus", "squareplus", "soft_shrink", "hard_shrink", "hard_tanh",
+    "threshold",
 }
 # Layers that name the channel axis: 1 (the channels) becomes the last axis.
 _AXIS = {"BatchNormalization", "Concatenate", "LayerNormalization", "GroupNormalization", "Softmax"}
@@ -64,8 +72,13 @@ def _layer(entry):
     name = cfg.get("name", cls)
     if cls == "InputLayer":
         cfg["batch_shape"] = _move(cfg.get("batch_shape"))
-    elif cls == "Flatten":   # keep the flattened order: channels-first values in the original order
-        cfg["data_format"] = "channels_first" if cfg.get("data_format") == "channels_last" else "channels_last"
+    elif cls == "Flatten":   # the flattened order must not change: what follows reads it
+        if cfg.get("data_format") == "channels_first":
+            cfg["data_format"] = "channels_last"     # (n, C, ...) moved to channels last, as the twin has it
+        elif rank == 3:
+            cfg["data_format"] = "channels_first"    # (n, L, C) back to (n, C, L): the original order
+        else:   # (C, H, W) order from an (n, H, W, C) tensor: no Flatten does that
+            raise Unconvertible(f"{name!r} (Flatten) flattens channels first")
     elif "data_format" in cfg:
         if cfg["data_format"] != "channels_first":
             raise Unconvertible(f"{name!r} ({cls}) is channels_last inside a channels_first model")
@@ -80,6 +93,9 @@ def _layer(entry):
         cfg["axis"] = [-1] if isinstance(axis, (list, tuple)) else -1
     elif cls not in _ELEMENTWISE and cls not in _AXIS and (rank is None or rank >= 3):
         raise Unconvertible(f"{name!r} ({cls}) on image tensors")
+    act = cfg.get("activation")
+    if act is not None and (rank is None or rank >= 3) and not (isinstance(act, str) and act in _POINTWISE):
+        raise Unconvertible(f"{name!r} ({cls}) has activation {act!r}, which may work along an axis")
     if isinstance(entry.get("build_config"), dict) and "input_shape" in entry["build_config"]:
         entry["build_config"]["input_shape"] = _shapes(entry["build_config"]["input_shape"])
     for node in entry.get("inbound_nodes") or []:
