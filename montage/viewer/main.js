@@ -42,9 +42,10 @@
   buildViews();
   buildBlocks();
   drawReadout(null);
-  viewer.addOnceHandler("open", function () {
+  app.onOpen = function () {
     var q = parseHash();
     if (!(q.layer && jumpTo(q))) goHome(true);
     window.montage.ready = true;
-  });
+  };
+  if (app.opened) app.onOpen();
 })(window.montage);

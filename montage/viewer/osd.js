@@ -28,6 +28,12 @@
     gestureSettingsMouse: { clickToZoom: false }
   });
   window.montage.viewer = viewer;
+  /* The first "open" may come before the later scripts have run (the parser can yield between
+   * them): it is remembered here, and main.js starts on it whenever it comes. */
+  viewer.addOnceHandler("open", function () {
+    app.opened = true;
+    if (app.onOpen) app.onOpen();
+  });
 
   /* Home: the world with room on screen for the names and axis titles beside the blocks, clear
    * of the zoom buttons (top left). */
