@@ -46,7 +46,7 @@ def main(argv=None):
     for bs in a.batches:
         folder = make_images(work / f"in{bs}", bs, seed=bs)
         paths = find_images([folder])
-        [xb] = [b.x for b in batches(paths, 224, bs, "caffe")]
+        [xb] = [b.x for b in batches(paths, 224, bs, fwd.loaded)]
         fwd.outputs(xb)   # compile for this batch shape
         bare = measure(lambda: fwd.outputs(xb), repeat=3, warmup=0)
         run = measure(lambda: montage.features(loaded, [folder], work / f"o{bs}", batch_size=bs,

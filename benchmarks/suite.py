@@ -149,7 +149,7 @@ def features_one(work, quick):
     from montage.graph import feature_layers
     from montage.images import read_rgb, sample_image
     from montage.preprocess import preprocess
-    from montage.options import FeaturesOptions
+    from montage.input_options import FeaturesOptions
     from montage.render_features import Atlas, AtlasWriter, draw_atlas
     from montage.style import Style
     from montage.write import write_dzi
@@ -234,7 +234,7 @@ def features_batches(work, quick):
         folder = make_images(work / f"in{n}", n, seed=n)
         bs = min(n, 32)
         paths = find_images([folder])
-        xs = [b.x for b in batches(paths, 224, bs, "caffe")]
+        xs = [b.x for b in batches(paths, 224, bs, fwd.loaded)]
         fwd.outputs(xs[0])   # warm-up: tracing stays out of the figures
         bare = measure(lambda: [fwd.outputs(x) for x in xs], repeat=1 if n >= 32 else 3, warmup=0)
         run = measure(lambda: montage.features(loaded, [folder], work / f"o{n}", batch_size=bs,
@@ -275,7 +275,7 @@ def examples(work, quick):
     folder = make_images(work / "in", n, seed=7)
     loaded = _loaded()
     fwd = prepare(loaded)   # every conv layer, as features draws them
-    xs = [b.x for b in batches(find_images([folder]), 224, bs, "caffe")]
+    xs = [b.x for b in batches(find_images([folder]), 224, bs, fwd.loaded)]
     fwd.outputs(xs[0])
     bare = measure(lambda: [fwd.outputs(x) for x in xs], repeat=1, warmup=0)
     run = measure(lambda: montage.examples(loaded, [folder], work / "o", batch_size=bs, overwrite=True, quiet=True),

@@ -14,8 +14,9 @@ from . import render_examples, render_features, render_filters
 from ._lock import stop_requested
 from ._version import __version__
 from .errors import Interrupted, MontageError
+from .input_options import ExamplesOptions, FeaturesOptions
 from .models import load_kernels
-from .options import ExamplesOptions, FeaturesOptions, FiltersOptions, ModelOptions
+from .options import FiltersOptions, ModelOptions
 from .paths import private_dir
 from .render_layers import summary
 from .serve import serve

@@ -8,19 +8,16 @@ from pathlib import Path
 import numpy as np
 
 from .console import note, progress
+from .fitting import fit_exactly, fitted
 from .errors import MontageError
 from .paths import shown
 from .preprocess import preprocess
 from .vips import vips
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
-MIN_SIDE = 32   # VGG16 halves its maps 5 times; a smaller picture shows nothing when blown up
 # Pillow's limit for a decompression bomb: a header may claim any size, and decoding what it
 # claims (a 2 KB JPEG saying 65000 x 65000) takes minutes and gigabytes
 MAX_PIXELS = 2 * 89_478_485
-DEFAULT_SIZE = 224   # input side for models that take any size (VGG16's own)
-
-
 def sample_image():
     """A real photograph shipped by an installed dependency (matplotlib's Grace Hopper)."""
     import matplotlib
@@ -158,9 +155,8 @@ def _unreadable(path, error):
 
 
 def _size_problem(im):
-    """Why an image's size (from its header) is refused, or None."""
-    if im.width < MIN_SIDE or im.height < MIN_SIDE:
-        return f"{im.width} x {im.height} pixels is smaller than the {MIN_SIDE} x {MIN_SIDE} the model needs"
+    """Why an image's size (from its header) is refused, or None (any size is fitted to the
+    model's input: the floor is the model's, checked on the input size)."""
     if im.width * im.height * (im.bands if im.format in ("float", "double") else 1) > MAX_PIXELS:  # floats: in memory
         return (f"{im.width:,} x {im.height:,} pixels is more than montage decodes ({MAX_PIXELS:,} pixels, "
                 "Pillow's bomb limit): scale it down first")
@@ -172,11 +168,13 @@ def _size_problem(im):
 _CUT_SHORT = ("premature end", "truncated", "unexpected end")
 
 
-def read_rgb(path, size):
-    """The image as (height, width, 3) uint8 RGB, stretched like Keras' ``load_img(target_size=...)``.
+def read_rgb(path, size, resize="stretch"):
+    """The image as (height, width, 3) uint8 RGB, fitted to ``size`` (a side or (height, width)).
 
-    ``size`` is a side or (height, width). Greyscale becomes RGB, alpha is flattened
-    onto white, 16-bit is scaled to 8-bit.
+    ``resize``: 'stretch' (as Keras' ``load_img(target_size=...)``), 'crop' (scaled so the
+    tighter side is size / 0.875, then centre-cropped: torchvision's eval transform, 256 then
+    224) or 'letterbox' (fitted inside, centred, padded with grey 114: YOLO's). Greyscale
+    becomes RGB, alpha is flattened onto white, 16-bit is scaled to 8-bit.
     """
     pyvips = vips()
 
@@ -194,25 +192,13 @@ def read_rgb(path, size):
         im = im.colourspace("srgb")          # grey, CMYK, 16-bit -> 8-bit sRGB
         if im.bands > 3:
             im = im.extract_band(0, n=3)
-        im = im.cast("uchar")
-        im = im.resize(w / im.width, vscale=h / im.height)
+        im = fitted(im.cast("uchar"), h, w, resize)
         a = im.numpy()
     except pyvips.Error as e:
         raise MontageError(f"{shown(path)}: {_unreadable(path, e)}") from None
     if a.shape != (h, w, 3):   # resize can round a side to size +- 1
-        a = _fit(a, h, w)
+        a = fit_exactly(a, h, w)
     return a
-
-
-def _fit(a, height, width):
-    out = np.zeros((height, width, 3), np.uint8)
-    h, w = min(height, a.shape[0]), min(width, a.shape[1])
-    out[:h, :w] = a[:h, :w, :3]
-    if h < height:
-        out[h:] = out[h - 1:h]
-    if w < width:
-        out[:, w:] = out[:, w - 1:w]
-    return out
 
 
 def check(paths, bar=None):
@@ -275,9 +261,10 @@ class Batch:
     x: np.ndarray         # model input
 
 
-def batches(paths, size, batch_size, mode, channels=3):
-    """Yield :class:`Batch` es of read and preprocessed images (``size``: side or (height, width))."""
+def batches(paths, size, batch_size, loaded, channels=3):
+    """Yield :class:`Batch` es of read and preprocessed images (``size``: side or (height, width)),
+    fitted and preprocessed as ``loaded`` (a :class:`montage.net.Loaded`) records."""
     for i in range(0, len(paths), batch_size):
         chunk = paths[i:i + batch_size]
-        rgb = np.stack([read_rgb(p, size) for p in chunk])
-        yield Batch(chunk, rgb, preprocess(rgb, mode, channels))
+        rgb = np.stack([read_rgb(p, size, loaded.resize) for p in chunk])
+        yield Batch(chunk, rgb, preprocess(rgb, loaded.preprocess, channels, loaded.bgr))

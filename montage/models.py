@@ -17,9 +17,10 @@ import numpy as np
 
 from .errors import MontageError
 from .net import Forward, Loaded
+from .preprocess import Feed
 
 # reader key -> module: each has load(spec, weights, seed, unsafe, size) -> Loaded and
-# prepare(loaded, names, size, batch_size, budget, note, preprocess, mean, std) -> Forward
+# prepare(loaded, names, size, batch_size, budget, note, feed) -> Forward
 READERS = {
     "keras": "montage.readers.keras",
     "keras_file": "montage.readers.keras_file",     # load(spec, weights) only: kernels, or None
@@ -105,7 +106,7 @@ def load_kernels(model="vgg16", weights=None, seed=0, unsafe=False) -> Loaded:
 
 
 def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=lambda msg: None,
-            preprocess=None, mean=None, std=None) -> Forward:
+            feed=Feed()) -> Forward:
     """Check a forward pass before any image is read: input size, map shapes, memory.
 
     Parameters
@@ -113,21 +114,21 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
     loaded : Loaded
     names : list of str, optional
         Layer names ('all' adds pooling layers); default every conv layer.
-    size : int, optional
-        Input side for a model that takes any size (default 224); a model with a fixed
-        size keeps it (``note`` says so when ``size`` differs).
+    size : int or (int, int), optional
+        Input side, or (height, width), for a model that takes any size (default 224); a
+        model with a fixed size keeps it (``note`` says so when ``size`` differs).
     batch_size : int, optional
         Images per batch; default (or when it would not fit) sized to ``budget``.
     budget : int, optional
         Bytes the forward pass may use (default half the available memory).
     note : callable
         Takes one-line messages for the user.
-    preprocess, mean, std
-        See :func:`montage.net.choose_preprocess`.
+    feed : montage.preprocess.Feed
+        Preprocessing, channel order and fitting asked for (see :func:`montage.net.choose_preprocess`).
 
     Returns
     -------
     Forward
         Its ``loaded`` records the preprocessing chosen.
     """
-    return reader(loaded.reader).prepare(loaded, names, size, batch_size, budget, note, preprocess, mean, std)
+    return reader(loaded.reader).prepare(loaded, names, size, batch_size, budget, note, feed)

@@ -22,8 +22,8 @@ import numpy as np
 from . import images as imgs
 from .canvas import available_memory
 from .errors import MontageError
-from .images import DEFAULT_SIZE
-from .preprocess import describe_preprocess
+from .fitting import sides
+from .preprocess import describe_preprocess, mode_problem
 
 # ---- the loaded network ----
 
@@ -36,12 +36,14 @@ class Loaded:
     source: str
     weights: dict
     input_order: str = "rgb"          # channel order of the first layer's input
-    preprocess: object = "none"       # see montage.images.preprocess
+    preprocess: object = "none"       # see montage.preprocess.preprocess
     reader: str = "keras"             # key of montage.readers.READERS that plans its forward pass
+    bgr: bool = False                 # pictures' channels reversed before ``preprocess``
+    resize: str = "stretch"           # how a picture is fitted to the input (montage.images.read_rgb)
 
     def describe(self):
         return {"name": self.name, "source": self.source, "input_order": self.input_order,
-                "preprocess": describe_preprocess(self.preprocess)}
+                "preprocess": describe_preprocess(self.preprocess), "bgr": self.bgr, "resize": self.resize}
 
 
 class _Output:
@@ -153,7 +155,7 @@ class Forward:
 
     def _batches(self, paths):
         h, w, c = self.input_shape
-        return imgs.batches(paths, (h, w), self.batch_size, self.loaded.preprocess, c)
+        return imgs.batches(paths, (h, w), self.batch_size, self.loaded, c)
 
     def run(self, paths):
         """Yield ``(batch, outputs)``: a :class:`montage.images.Batch` and one float32 array
@@ -174,17 +176,35 @@ class Forward:
 
 def fed_size(name, geometry, size=None, note=lambda msg: None):
     """(height, width, channels) to feed a model of ``geometry`` (None for a free side): ``size``
-    (default 224) where the model takes any, its own otherwise (saying so if ``size`` differs)."""
+    (a side or (height, width); default 224) where the model takes any, its own otherwise
+    (saying so if ``size`` differs)."""
     h, w, c = geometry
+    asked = sides(size)
     if h is None or w is None:
-        side = int(size) if size else DEFAULT_SIZE
-        h, w = h or side, w or side
-    elif size is not None and (int(size), int(size)) != (h, w):
-        note(f"the model takes {w} x {h} images: --size {size} is not used")
+        h, w = h or asked[0], w or asked[1]
+    elif size is not None and asked != (h, w):
+        note(f"the model takes {w} x {h} (width x height) images: --size {size if np.isscalar(size) else '%d,%d' % tuple(size)} "
+             "is not used")
     if c not in (1, 3, 4):
         raise MontageError(f"model {name!r} takes {c}-channel input: montage can feed images of "
                            "1 (grey), 3 (RGB) or 4 (RGBA) channels")
     return h, w, c
+
+
+def too_small(name, h, w, works, free):
+    """One line for a model that cannot run at ``h`` x ``w``: the smallest square side it takes,
+    found by ``works(side) -> bool`` (where the size is ``free``; the maps shrink with the input)."""
+    hint = "another --size"
+    if free and not works(max(h, w)):
+        lo, hi = max(h, w), max(h, w)
+        while not works(hi) and hi < 8192:
+            lo, hi = hi, hi * 2
+        if works(hi):
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if works(mid) else (mid, hi)
+            hint = f"its layers need at least {hi} x {hi}: give --size {hi} or more"
+    return f"model {name!r} cannot take {w} x {h} (width x height) images: {hint}"
 
 
 def default_batch_size(per_image, budget_bytes, asked=None):
@@ -204,34 +224,56 @@ def default_batch_size(per_image, budget_bytes, asked=None):
     return min(32, fits), False
 
 
-def choose_preprocess(loaded, preprocess=None, mean=None, std=None, raw_note=None, note=lambda msg: None):
-    """The preprocessing to feed ``loaded``: what the user asked for, else a built-in model's own,
-    else none (saying ``raw_note``, the reader's word on raw input, when it has one)."""
-    if preprocess is not None:
-        return preprocess
-    if mean is not None or std is not None:
-        return {"mean": tuple(mean) if mean is not None else (0.0, 0.0, 0.0),
-                "std": tuple(std) if std is not None else (1.0, 1.0, 1.0)}
-    if loaded.preprocess != "none":
-        return loaded.preprocess
-    if raw_note:
+def choose_preprocess(loaded, feed, channels=3, raw_note=None, note=lambda msg: None):
+    """The preprocessing to feed ``loaded`` (a :class:`montage.preprocess.Feed`'s): what the user
+    asked for, else a built-in model's own, else none (saying ``raw_note``, the reader's word on
+    raw input, when it has one). Refuses, in one line, a mode that cannot feed ``channels``."""
+    if feed.preprocess is not None:
+        prep = feed.preprocess
+    elif feed.mean is not None or feed.std is not None:
+        prep = {"mean": tuple(feed.mean) if feed.mean is not None else (0.0,),
+                "std": tuple(feed.std) if feed.std is not None else (1.0,)}
+        for key, v in prep.items():
+            if len(v) not in (1, channels):
+                raise MontageError(f"--{key} has {len(v)} numbers but model {loaded.name!r} takes {channels} "
+                                   f"channel(s): give one number (every channel) or {channels}")
+    elif loaded.preprocess != "none":
+        prep = loaded.preprocess
+    else:
+        prep = "none"
+    why = mode_problem(None if callable(prep) or isinstance(prep, dict) else prep, channels, feed.bgr)
+    if why:
+        raise MontageError(f"model {loaded.name!r}: {why}")
+    if prep == "none" and feed.preprocess is None and raw_note:
         note(raw_note)
-    return "none"
+    return prep
 
 
-def settle(loaded, channels, per_image, budget, batch_size, note, preprocess, mean, std, raw_note=None):
-    """(batch size, ``loaded`` with its preprocessing chosen): the batch that fits ``budget``
-    (default half the available memory), saying so when ``batch_size`` had to shrink."""
+def raw_note(name, channels, why):
+    """What to tell a user whose model gets raw values 0..255 (``why``: what the file does not
+    say), with the flags that fit the common cases for its channel count."""
+    if channels == 1:
+        fits = "for [0, 1] pass --std 255, for [-1, 1] --preprocess tf (or --mean 127.5 --std 127.5)"
+    elif channels == 3:
+        fits = ("pass --preprocess torch (ImageNet mean/std on [0, 1], torchvision's), tf ([-1, 1]) or caffe "
+                "(BGR minus ImageNet's means), or --mean/--std (one number or one per channel; --bgr for "
+                "models trained on OpenCV's BGR)")
+    else:
+        fits = f"pass --preprocess tf ([-1, 1]) or --mean/--std (one number or {channels})"
+    kind = {1: "grey", 3: "RGB"}.get(channels, f"{channels}-channel")
+    return f"model {name} is fed raw {kind} values 0..255 ({why}): if it expects otherwise, {fits}"
+
+
+def settle(loaded, channels, per_image, budget, batch_size, note, feed, raw_note=None):
+    """(batch size, ``loaded`` with its feed chosen): the batch that fits ``budget`` (default
+    half the available memory), saying so when ``batch_size`` had to shrink."""
     budget = available_memory() // 2 if budget is None else budget
     bs, shrunk = default_batch_size(per_image, budget, batch_size)
     if shrunk:
         note(f"--batch-size {batch_size} would need {batch_size * per_image / 1e9:.1f} GB for the forward "
              f"pass: using batches of {bs}")
-    prep = choose_preprocess(loaded, preprocess, mean, std, raw_note, note)
-    if channels != 3 and not (prep == "none" or callable(prep)):
-        raise MontageError(f"model {loaded.name!r} takes {channels}-channel input, and --preprocess/--mean/--std "
-                           "are for RGB: give a callable (API) or none")
-    return bs, dataclasses.replace(loaded, preprocess=prep)
+    prep = choose_preprocess(loaded, feed, channels, raw_note, note)
+    return bs, dataclasses.replace(loaded, preprocess=prep, bgr=bool(feed.bgr), resize=feed.resize)
 
 
 def forward_bytes(shapes, all_shapes, height, width, channels):

@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import MontageError
-from .images import DEFAULT_SIZE, MIN_SIDE
-from .normalize import FEATURE_MODES, GRID_MODES
-from .preprocess import PREPROCESS_MODES
+from .normalize import GRID_MODES
 from .style import GAP_COLOR
 from .write import TILE_FORMATS, check_tile_format
 
@@ -58,14 +56,6 @@ def option(default, help, *, flag=None, group=None, doc=None, **cli):
                                             "cli": cli})
 
 
-def _triple(text):
-    """'R,G,B' -> three floats (argparse type: a ValueError becomes a usage error)."""
-    parts = [float(p) for p in str(text).split(",")]
-    if len(parts) != 3:
-        raise ValueError(text)
-    return tuple(parts)
-
-
 @dataclass(frozen=True)
 class ModelOptions:
     """Which model, with which weights (every command)."""
@@ -83,7 +73,9 @@ class ModelOptions:
 
     def __post_init__(self):
         m = self.model
-        if not isinstance(m, (str, os.PathLike)) and not any(hasattr(m, a) for a in ("layers", "model",
+        if m is None and getattr(self, "merge", None):   # examples --merge: the partial results' model
+            pass
+        elif not isinstance(m, (str, os.PathLike)) and not any(hasattr(m, a) for a in ("layers", "model",
                                                                                     "named_modules", "graph")):
             raise MontageError(f"model {m!r} is neither a model name, a model file nor a Keras, PyTorch or "
                                "ONNX model")
@@ -162,126 +154,3 @@ class FiltersOptions(OutputOptions):
         object.__setattr__(self, "layers", _names(self.layers, "layers"))
         if int(self.png_cell) < 1:
             raise MontageError(f"--png-cell {self.png_cell} must be at least 1 pixel")
-
-
-@dataclass(frozen=True)
-class InputOptions(OutputOptions):
-    """Images through a model's forward pass (features and examples)."""
-
-    images: Any = option(None, "image files, folders or globs (default: a sample photograph)",
-                         flag="--image", nargs="+", metavar="PATH")
-    layers: Any = option(None, "layer names, or 'all' (conv and pooling); default: every conv layer",
-                         flag="--layer", nargs="+", metavar="NAME")
-    batch_size: int | None = option(None, "images per forward pass (default: by memory)", type=int)
-    size: int | None = option(None, f"input side in pixels for a model that takes any size (default {DEFAULT_SIZE})",
-                              type=int)
-    preprocess: Any = option(None, "caffe, tf, torch or none (default: a built-in model's own; a model "
-                             "file: none, with a note unless it starts with a Rescaling layer)",
-                             choices=PREPROCESS_MODES, doc="as on the command line, or a callable taking "
-                             "and returning a float32 array (n, H, W, C)")
-    mean: Any = option(None, "per-channel means subtracted from 0..255 input, e.g. 123.7,116.3,103.5",
-                       type=_triple, metavar="R,G,B")
-    std: Any = option(None, "per-channel divisors after --mean, e.g. 58.4,57.1,57.4", type=_triple,
-                      metavar="R,G,B")
-    skip_bad: bool = option(False, "render the good images, list the bad ones", action="store_true")
-
-    def __post_init__(self):
-        super().__post_init__()
-        _whole(self, "batch_size", "size", optional=True)
-        object.__setattr__(self, "layers", _names(self.layers, "layers"))
-        object.__setattr__(self, "images", _names(self.images, "images"))
-        if self.batch_size is not None and int(self.batch_size) < 1:
-            raise MontageError(f"--batch-size {self.batch_size} must be at least 1")
-        if self.size is not None and int(self.size) < MIN_SIDE:
-            raise MontageError(f"--size {self.size} is too small: the model needs at least {MIN_SIDE}")
-        p = self.preprocess
-        if p is not None and not callable(p) and p not in PREPROCESS_MODES:
-            raise MontageError(f"unknown --preprocess {p!r}: choose one of {', '.join(PREPROCESS_MODES)}, "
-                               "or give --mean/--std")
-        if p is not None and (self.mean is not None or self.std is not None):
-            raise MontageError("give either --preprocess or --mean/--std, not both")
-        for name in ("mean", "std"):
-            v = getattr(self, name)
-            if v is not None and (len(v) != 3 or not all(math.isfinite(x) for x in v)
-                                  or (name == "std" and min(v) <= 0)):
-                raise MontageError(f"--{name} needs three numbers R,G,B" + (" above 0" if name == "std" else ""))
-
-
-@dataclass(frozen=True)
-class FeaturesOptions(InputOptions):
-    """``montage features``: every channel of every chosen layer, for each image."""
-
-    overlay: bool = option(False, "show the input image beside each atlas", action="store_true")
-    values: int = option(16, "write the activations for the page's readout (4 bytes each: VGG16 is 54 MB an "
-                         "image) for the first N images (default 16; -1: all)", type=int, metavar="N")
-    out: Any = option("montage-features", OutputOptions.__dataclass_fields__["out"].metadata["help"],
-                      group="output", required=True)
-    normalize: str = option("channel", "(default %(default)s)", group="output", choices=tuple(FEATURE_MODES))
-    cmap: str = option("viridis", "any matplotlib colormap (default %(default)s)", group="output")
-
-    modes = FEATURE_MODES
-
-    def __post_init__(self):
-        super().__post_init__()
-        _whole(self, "values")
-        if int(self.values) < -1:
-            raise MontageError(f"--values {self.values}: give a number of images, 0 for none or -1 for all")
-
-
-def parse_shard(spec):
-    """'I/N' -> (I, N) with 0 <= I < N; None stays None."""
-    if spec is None:
-        return None
-    if isinstance(spec, (tuple, list)) and len(spec) == 2:
-        i, n = spec
-    else:
-        parts = str(spec).split("/")
-        try:
-            i, n = (int(x) for x in parts)
-        except ValueError:
-            raise MontageError(f"--shard {spec!r} should be I/N, e.g. 0/4 (the first of 4 shards)") from None
-    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in (i, n)) or not 0 <= i < n:
-        raise MontageError(f"--shard {spec!r} should be I/N with 0 <= I < N, e.g. 0/4 .. 3/4")
-    return int(i), int(n)
-
-
-@dataclass(frozen=True)
-class ExamplesOptions(InputOptions):
-    """``montage examples``: for every channel, the images (and patches) that excite it most."""
-
-    inapplicable = ("normalize", "clip", "cmap", "nan_color")   # examples show the images' own colours
-
-    top: int = option(9, "examples per channel (default 9)", type=int)
-    score: str = option("max", "rank images by the map's spatial max (default; the patch around it is "
-                        "shown) or mean (the whole image is shown)", choices=("max", "mean"))
-    shard: Any = option(None, "process every N-th image starting at I and write a partial result "
-                        "(no pictures) to --out, for --merge", metavar="I/N")
-    merge: Any = option(None, "render the merged partial results of --shard runs (folders)", nargs="+",
-                        metavar="PARTIAL")
-    images: Any = option(None, "image files, folders or globs (default: the demo set, crops of the "
-                         "photographs that installed packages ship)", flag="--image", nargs="+", metavar="PATH")
-    cell: int | None = option(64, "pixels per example side (default 64)", group="output", type=int)
-    overlay: bool = option(False, "tint each patch by the channel's activation in it", action="store_true")
-    out: Any = option("montage-examples", OutputOptions.__dataclass_fields__["out"].metadata["help"],
-                      group="output", required=True)
-
-    def __post_init__(self):
-        super().__post_init__()
-        _whole(self, "top")
-        if int(self.top) < 1:
-            raise MontageError(f"--top {self.top} must be at least 1")
-        if self.score not in ("max", "mean"):
-            raise MontageError(f"--score {self.score!r}: choose max or mean")
-        object.__setattr__(self, "shard", parse_shard(self.shard))
-        object.__setattr__(self, "merge", _names(self.merge, "partial results"))
-        if self.merge and self.shard:
-            raise MontageError("--merge renders partial results; --shard makes one: give one of them")
-        if self.merge and self.images:
-            raise MontageError("--merge takes the images the partial results name: leave out --image")
-        if self.merge and (self.layers or self.top != 9 or self.score != "max"):
-            raise MontageError("--merge renders what the partial results hold: their --layer, --top and --score "
-                               "were chosen by the --shard runs (leave them out)")
-        for name in self.inapplicable:
-            if getattr(self, name) != OutputOptions.__dataclass_fields__[name].default:
-                raise MontageError(f"--{name.replace('_', '-')} does not apply to examples: they show the "
-                                   "images' own colours")

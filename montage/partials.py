@@ -3,7 +3,9 @@ back, checked field by field and array by array before any of it is trusted."""
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -12,9 +14,10 @@ import numpy as np
 
 from ._version import __version__
 from .errors import MontageError
+from .fitting import sides
 from .manifest import json_default
 from .paths import shown
-from .preprocess import describe_preprocess
+from .preprocess import RESIZE_MODES, Feed, describe_preprocess
 from .topk import Running
 
 PARTIAL = "partial.npz"
@@ -25,12 +28,19 @@ def identity(loaded, fwd, opts, absolute):
     the preprocessing was chosen, which is recorded on its own)."""
 
     return {"model": loaded.describe(), "preprocess": describe_preprocess(fwd.loaded.preprocess),
+            "feed": {"bgr": bool(fwd.loaded.bgr), "resize": fwd.loaded.resize},
             "weights": loaded.weights, "layers": fwd.names,
             "shapes": [list(s) for s in fwd.shapes], "input_shape": list(fwd.input_shape),
             "top": int(opts.top), "score": opts.score, "images": absolute}
 
 
-def write_partial(folder, identity, given, shard, bad, states):
+def spec(opts):
+    """How a shard named its model, which ``--merge`` loads unless told otherwise (None: an object)."""
+    named = lambda v: str(v) if isinstance(v, (str, os.PathLike)) else None   # noqa: E731
+    return {"model": named(opts.model), "weights": named(opts.weights), "seed": int(opts.seed)}
+
+
+def write_partial(folder, identity, given, shard, bad, states, spec=None):
 
     arrays = {}
     for j, s in enumerate(states):
@@ -38,12 +48,12 @@ def write_partial(folder, identity, given, shard, bad, states):
     np.savez(folder / PARTIAL, **arrays)
     manifest = {"montage": __version__, "kind": "partial", "shard": list(shard), "identity": identity,
                 "given": given, "skipped": [{"path": str(p), "reason": why} for p, why in bad],
-                "images": int(states[0].count) if states else 0}
+                "images": int(states[0].count) if states else 0, "spec": spec}
     with open(folder / "manifest.json", "w") as f:
         json.dump(manifest, f, default=json_default)
 
 
-_IDENTITY = {"model": dict, "preprocess": (str, dict, list), "weights": dict, "layers": list, "shapes": list,
+_IDENTITY = {"model": dict, "preprocess": (str, dict, list), "feed": dict, "weights": dict, "layers": list, "shapes": list,
              "input_shape": list, "top": int, "score": str, "images": list}
 
 
@@ -66,6 +76,13 @@ def check_identity(meta):
             or any(not isinstance(s, list) or len(s) != 3 or not all(whole(d) and d > 0 for d in s) for s in shapes) \
             or ident["top"] < 1 or len(ident["images"]) < 1 or ident["score"] not in ("max", "mean"):
         raise ValueError("identity values")
+    feed = ident["feed"]
+    if set(feed) != {"bgr", "resize"} or not isinstance(feed["bgr"], bool) or feed["resize"] not in RESIZE_MODES:
+        raise ValueError("feed")
+    named = meta.get("spec") or {}
+    if not isinstance(named, dict) or not all(isinstance(named.get(k), (str, type(None))) for k in ("model", "weights")) \
+            or not isinstance(named.get("seed", 0), int) or isinstance(named.get("seed", 0), bool):
+        raise ValueError("spec")
     given = meta.get("given")
     if given is not None and (not isinstance(given, list) or len(given) != len(ident["images"])
                               or not all(isinstance(g, str) for g in given)):
@@ -92,9 +109,9 @@ def check_arrays(path, ident):
 
 
 def read_partials(folders):
-    """(identity, the image names as given, skipped, states) merged from partial-result folders;
-    refuses mixed ones. Images are compared and read by absolute path."""
-    identity, shards, skipped, states, given = None, set(), [], None, None
+    """(identity, the image names as given, skipped, states, the first shard's model spec) merged
+    from partial-result folders; refuses mixed ones. Images are compared and read by absolute path."""
+    identity, shards, skipped, states, given, named = None, set(), [], None, None, None
     for folder in folders:
         folder = Path(folder)
         try:
@@ -127,6 +144,7 @@ def read_partials(folders):
         shards.add(shard)
         if identity is None:
             identity, states, given = meta["identity"], parts, meta.get("given") or meta["identity"]["images"]
+            named = {"model": None, "weights": None, "seed": 0, **(meta.get("spec") or {})}
         else:
             states = [a.merged(b) for a, b in zip(states, parts)]
         more = meta.get("skipped", [])
@@ -140,4 +158,58 @@ def read_partials(folders):
     if missing or any(m != n for _, m in shards):
         raise MontageError(f"the partial results do not cover every image: shards {', '.join(f'{i}/{n}' for i in missing)} "
                            "are missing" if missing else "partial results of different shard counts")
-    return identity, given, skipped, states
+    return identity, given, skipped, states, named
+
+
+def merge_inputs(opts, ident, named):
+    """(model, weights, seed, size, feed) for ``--merge``: what the partial results record,
+    except what the user gave, which must agree (checked here, or by the caller once loaded)."""
+    model = opts.model if opts.model is not None else named["model"]
+    if model is None:
+        raise MontageError("the partial results come from a model object (API): give the same model= to merge them")
+    same = opts.model is None or str(opts.model) == named["model"]
+    weights = opts.weights if opts.weights is not None else named["weights"] if same else None
+    seed = opts.seed if opts.seed or not same else named["seed"]
+    h, w = ident["input_shape"][:2]
+    if opts.size is not None and sides(opts.size) != (h, w):
+        raise MontageError(f"--size differs: the partial results were fed {w} x {h} (width x height) images; "
+                           "leave out --size (--merge takes it from them)")
+    recorded, feed = ident["preprocess"], ident["feed"]
+    for name, mine in (("bgr", opts.bgr), ("resize", opts.resize)):
+        if mine != feed[name] and mine != type(mine)():   # given (not the default), and different
+            raise MontageError(f"--{name} differs: the partial results were fed with {name} {feed[name]}; "
+                               f"leave out --{name} (--merge takes it from them)")
+    prep, mean, std = opts.preprocess, opts.mean, opts.std
+    if prep is None and mean is None and std is None:
+        if isinstance(recorded, dict):
+            mean, std = recorded.get("mean"), recorded.get("std")
+        elif str(recorded).startswith("callable "):
+            raise MontageError(f"the partial results were fed {recorded} preprocessing: pass the same preprocess= "
+                               "to merge them")
+        else:
+            prep = recorded
+    return model, weights, seed, (h, w), Feed(prep, mean, std, feed["bgr"], feed["resize"])
+
+
+def readable_roots(specs):
+    """(folders, files) that ``--merge`` may read images from: ``--image`` folders, files and
+    globs (default: the current folder), as real paths."""
+    folders, files = [], set()
+    for spec in specs or [os.curdir]:
+        spec = os.fspath(spec)
+        if os.path.isdir(spec):
+            folders.append(os.path.realpath(spec))
+        else:
+            files.update(os.path.realpath(p) for p in (glob.glob(spec) or [spec]))
+    return folders, files
+
+
+def check_readable(path, roots):
+    """Refuse an image a partial result names outside ``roots`` (:func:`readable_roots`): a partial
+    from someone else could name any picture the user can read, and its crops would be published."""
+    real = os.path.realpath(path)
+    folders, files = roots
+    if real in files or any(os.path.commonpath([real, f]) == f for f in folders):
+        return
+    raise MontageError(f"{shown(path)}, an image the partial results name, is outside what --merge may read "
+                       "(default: the current folder): pass --image with its folder (or files) to allow it")

@@ -97,13 +97,14 @@ def draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=Non
     tint = opts.overlay and fwd is not None
     scale = [np.where(np.isfinite(s.scores[0]), s.scores[0], 0.0) for s in states]
     batch = max(1, fwd.batch_size if fwd is not None else 32)
+    resize = fwd.loaded.resize if fwd is not None else "stretch"
     with progress(len(order), "drawing examples", "img", opts.quiet) as bar:
         for start in range(0, len(order), batch):
             check_stop()
             chunk = order[start:start + batch]
-            rgbs = [read_rgb(paths[i], input_shape[:2]) for i in chunk]
-            maps = fwd.outputs(preprocess(np.stack(rgbs), fwd.loaded.preprocess, fwd.input_shape[2])) if tint \
-                else None
+            rgbs = [read_rgb(paths[i], input_shape[:2], resize) for i in chunk]
+            maps = fwd.outputs(preprocess(np.stack(rgbs), fwd.loaded.preprocess, fwd.input_shape[2],
+                                          fwd.loaded.bgr)) if tint else None
             for b, i in enumerate(chunk):
                 for j, r, c in slots[i]:
                     ys, xs, box_of = geometry[j]

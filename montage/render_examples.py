@@ -18,11 +18,12 @@ from .console import note, progress
 from .errors import MontageError
 from .graph import slug
 from .images import demo_images, find_images, good_images
+from .input_options import ExamplesOptions
 from .layout import LAYER_GAP, shelf_pack
 from .manifest import finish, header
 from .models import load_model, prepare
-from .options import ExamplesOptions
-from .partials import PARTIAL, identity, read_partials, write_partial
+from .partials import (PARTIAL, check_readable, identity, merge_inputs, read_partials, readable_roots, spec,
+                       write_partial)
 from .patches import draw
 from .paths import shown
 from .preprocess import describe_preprocess
@@ -110,27 +111,35 @@ class _Job:
 
 
 def _merged(opts):
-    """A ``--merge`` job: partial results read, checked against the model and each other."""
-    inputs = input_paths(opts.model, opts.weights, list(opts.merge))
-    check_out(opts.out, opts.overwrite, inputs)
-    ident, given, skipped, states = read_partials(opts.merge)
+    """A ``--merge`` job: partial results read, checked against the model and each other; the
+    model, weights, size and preprocessing are theirs unless given (then they must agree)."""
+    check_out(opts.out, opts.overwrite, input_paths(opts.model, opts.weights, list(opts.merge)))
+    ident, given, skipped, states, named = read_partials(opts.merge)
+    model, weights, seed, size, feed = merge_inputs(opts, ident, named)
+    inputs = input_paths(model, weights, list(opts.merge))
     absolute = ident["images"]
     check_out(opts.out, opts.overwrite, inputs + [p for p in absolute if os.path.lexists(p)])
+    roots = readable_roots(opts.images)
     for i in sorted({int(i) for st in states for i in st.images[st.images != NO_IMAGE]}):
+        check_readable(absolute[i], roots)
         if not os.path.isfile(absolute[i]):   # a FIFO or device would block the read for ever
             raise MontageError(f"{shown(absolute[i])}, an image the partial results name, is not a regular "
                                "file here: merge where the shards' images are")
-    loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
-    if loaded.describe() != ident["model"] or loaded.weights != ident["weights"]:
-        raise MontageError("the partial results come from another model or weights than --model/--weights "
-                           f"name ({ident['model']['name']}, {ident['weights'].get('source')})")
-    fwd = prepare(loaded, ident["layers"], ident["input_shape"][0], opts.batch_size,
-                  preprocess=opts.preprocess, mean=opts.mean, std=opts.std)
+    loaded = load_model(model, weights, seed, opts.unsafe, size=size)
+    mine, theirs = loaded.describe(), ident["model"]
+    for key in sorted(set(mine) | set(theirs)):
+        if mine.get(key) != theirs.get(key):
+            raise MontageError(f"the partial results come from another model: its {key} is {theirs.get(key)!r}, "
+                               f"this one's {mine.get(key)!r} (leave out --model/--weights to use theirs)")
+    if loaded.weights != ident["weights"]:
+        raise MontageError(f"the partial results come from other weights ({ident['weights'].get('source')}): "
+                           "leave out --weights to use theirs")
+    fwd = prepare(loaded, ident["layers"], size, opts.batch_size, feed=feed)
     if fwd.names != ident["layers"] or [list(s) for s in fwd.shapes] != ident["shapes"]:
         raise MontageError("the partial results' layers do not match this model's")
     if describe_preprocess(fwd.loaded.preprocess) != ident["preprocess"]:
-        raise MontageError(f"the partial results were fed {ident['preprocess']} preprocessing: give the "
-                           "same --preprocess/--mean/--std to --merge")
+        raise MontageError(f"--preprocess/--mean/--std differ: the partial results were fed {ident['preprocess']} "
+                           "preprocessing; leave them out (--merge takes it from them)")
     top = min(ident["top"], len(absolute))
     return _Job(inputs, given, absolute, skipped, fwd, loaded, top, ident["score"], states=states)
 
@@ -149,7 +158,7 @@ def _fresh(opts):
     skipped = [{"path": given[absolute.index(p)], "reason": why} for p, why in skipped]
     loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
     fwd = prepare(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet),
-                  preprocess=opts.preprocess, mean=opts.mean, std=opts.std)
+                  feed=opts.feed)
     top = min(int(opts.top), len(absolute))    # every shard keeps the same k: they merge
     return _Job(inputs, given, absolute, skipped, fwd, loaded, top, opts.score, chosen=chosen)
 
@@ -157,7 +166,7 @@ def _fresh(opts):
 def _write_shard(job, opts, t0, temporary):
     with staged(opts.out, opts.overwrite, job.inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         write_partial(tmp, identity(job.loaded, job.fwd, opts, job.absolute), job.given, opts.shard,
-                      [(s["path"], s["reason"]) for s in job.skipped], job.states)
+                      [(s["path"], s["reason"]) for s in job.skipped], job.states, spec(opts))
     note(f"shard {opts.shard[0]}/{opts.shard[1]}: {len(job.chosen)} image(s) -> {Path(opts.out) / PARTIAL} "
          f"({time.perf_counter() - t0:.1f} s); render with --merge", opts.quiet)
     manifest = json.loads((Path(opts.out) / "manifest.json").read_text())
@@ -218,14 +227,14 @@ def run(opts: ExamplesOptions) -> Result:
             return _write_shard(job, opts, t0, temporary)
     manifest, blocks, images = _write_pictures(job, fields, opts, style)
     dead = sum(len(b["dead"]) for b in blocks)
-    note(f"{images} image(s), {sum(b['grid']['rows'] for b in blocks):,} channels of {len(blocks)} layers "
+    note(f"{images} image(s), {sum(b['channels'] for b in blocks):,} channels of {len(blocks)} layers "
          f"({dead:,} never positive) -> {Path(opts.out) / 'index.html'} ({time.perf_counter() - t0:.1f} s)",
          opts.quiet)
     return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
 
 
 @api(ExamplesOptions, ("model", "images", "out"))
-def examples(model="vgg16", images=None, out="montage-examples", **options) -> Result:
+def examples(model=None, images=None, out="montage-examples", **options) -> Result:
     """For every channel of the chosen layers, its top images over a dataset and the patch of
     each (the unit's receptive field around the map's maximum).
 

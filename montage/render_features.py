@@ -17,11 +17,11 @@ from .canvas import check_fits, paint
 from .console import note, progress
 from .graph import slug
 from .images import find_images, good_images
+from .input_options import FeaturesOptions
 from .layout import LAYER_GAP, Grid, near_square, scale_at_least, shelf_pack
 from .manifest import finish_views, header, norm_entry, read_view, write_values, write_view
 from .models import load_model, prepare
 from .normalize import FEATURE_MODES, GRID_MODES, grid_ranges, group_range
-from .options import FeaturesOptions
 from .paths import shown
 from .result import Result, in_temporary_folder
 from .signatures import api
@@ -132,7 +132,7 @@ def run(opts: FeaturesOptions) -> Result:
     skipped = _not_images(not_images, opts.quiet) + [{"path": str(p), "reason": why} for p, why in bad]
     loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
     fwd = prepare(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet),
-                  preprocess=opts.preprocess, mean=opts.mean, std=opts.std)
+                  feed=opts.feed)
     ih, iw, _ = fwd.input_shape
     atlas = Atlas.layout(fwd.names, fwd.shapes, opts.cell, style.gap, (ih, iw) if opts.overlay else None)
     # colour canvases store 4 bytes a pixel; the writer keeps up to depth + 1 of them alive

@@ -91,7 +91,7 @@ class Result(dict):
         if self["kind"] == "filters":
             what = f"{sum(b['grid']['n'] for b in blocks):,} kernels of {len(blocks)} layers"
         elif self["kind"] == "examples":
-            what = f"{self['images']} images, {sum(b['grid']['rows'] for b in blocks):,} channels of {len(blocks)} layers"
+            what = f"{self['images']} images, {sum(b.get('channels', b['grid']['rows']) for b in blocks):,} channels of {len(blocks)} layers"
         else:
             what = f"{len(self['views'])} images x {sum(b['grid']['n'] for b in blocks):,} maps"
         return f"<montage {self['kind']} of {self['model']['name']}: {what} -> {self.path / 'index.html'} " \

@@ -144,7 +144,8 @@ def test_shards_merge_into_the_single_pass(tmp_path):
     for i in range(3):
         part = montage.examples(str(model_file), [str(tmp_path / "in")], tmp_path / f"part{i}", shard=(i, 3), **kw)
         assert part["kind"] == "partial" and not (tmp_path / f"part{i}" / "layers").exists()
-    merged = montage.examples(str(model_file), out=tmp_path / "merged", quiet=True, cell=6, preprocess="none",
+    # model, weights, size and preprocessing come from the partial results; --image bounds what is read
+    merged = montage.examples(out=tmp_path / "merged", quiet=True, cell=6, images=[str(tmp_path / "in")],
                               merge=[str(tmp_path / f"part{i}") for i in (2, 0, 1)])
     assert merged.manifest == whole.manifest
     for t in whole["views"][0]["tiles"]:
@@ -173,11 +174,16 @@ def test_bad_shards_and_partials_are_one_line(tmp_path):
     merge_kw = {k: v for k, v in kw.items() if k != "top"}     # a merge takes --top from the shards
     for extra, msg in cases:
         with pytest.raises(montage.MontageError, match=msg):
-            montage.examples(str(model_file), None if "merge" in extra else [str(tmp_path / "in")],
-                             tmp_path / "bad", **{**(merge_kw if "merge" in extra else kw), **extra})
+            montage.examples(str(model_file), [str(tmp_path / "in")], tmp_path / "bad", **{**(merge_kw if "merge" in extra else kw), **extra})
     with pytest.raises(montage.MontageError, match="another model"):
-        montage.examples(str(tmp_path / "other.keras"), out=tmp_path / "bad", merge=[str(tmp_path / f"p{i}")
-                                                                                     for i in range(2)], **merge_kw)
+        montage.examples(str(tmp_path / "other.keras"), [str(tmp_path / "in")], out=tmp_path / "bad",
+                         merge=[str(tmp_path / f"p{i}") for i in range(2)], **merge_kw)
+    with pytest.raises(montage.MontageError, match="--size differs: the partial results were fed 32 x 32"):
+        montage.examples(None, [str(tmp_path / "in")], out=tmp_path / "bad", size=48,
+                         merge=[str(tmp_path / f"p{i}") for i in range(2)], quiet=True)
+    with pytest.raises(montage.MontageError, match="--preprocess/--mean/--std differ: .* none"):
+        montage.examples(None, [str(tmp_path / "in")], out=tmp_path / "bad", preprocess="tf",
+                         merge=[str(tmp_path / f"p{i}") for i in range(2)], quiet=True)
     assert not (tmp_path / "bad").exists()
     r = subprocess.run([sys.executable, "-m", "montage", "examples", "--model", str(model_file), "--image",
                         str(tmp_path / "in"), "--layer", "copy", "--shard", "2/2", "--out", str(tmp_path / "x")],
@@ -199,7 +205,8 @@ def test_dask_cluster_of_two_workers_equals_one_process(tmp_path):
                                  str(tmp_path / f"part{i}"), shard=(i, n), pure=False, **kw) for i in range(n)]
         done = client.gather(futures)
     assert sorted(d["shard"][0] for d in done) == [0, 1, 2]
-    montage.examples(str(model_file), out=tmp_path / "merged", merge=[str(tmp_path / f"part{i}") for i in range(n)],
+    montage.examples(str(model_file), [str(tmp_path / "in")], out=tmp_path / "merged",
+                     merge=[str(tmp_path / f"part{i}") for i in range(n)],
                      **{k: v for k, v in kw.items() if k not in ("layers", "top")})
     assert json.loads((tmp_path / "merged" / "manifest.json").read_text()) == \
         json.loads((tmp_path / "whole" / "manifest.json").read_text())
@@ -337,7 +344,7 @@ def test_review_edge_cases(tmp_path, monkeypatch):
         parts[0].canvas()
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
-    merged = montage.examples("../probe.keras", out="../merged", merge=[f"../p{s}" for s in range(7)],
+    merged = montage.examples("../probe.keras", ["../in"], out="../merged", merge=[f"../p{s}" for s in range(7)],
                               cell=4, quiet=True, preprocess="none")
     assert merged["views"][0]["blocks"][0]["examples"][0][0]["image"].startswith("in/")   # as given
     with pytest.raises(montage.MontageError, match="--layer, --top and --score"):

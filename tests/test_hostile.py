@@ -233,7 +233,8 @@ def partial(model_file, tmp_path):
 
 
 def _merge(model_file, p, out, *extra):
-    return run("examples", "--model", str(model_file), "--merge", str(p), "--out", str(out), *extra)
+    return run("examples", "--model", str(model_file), "--merge", str(p), "--out", str(out), "--image",
+               str(Path(p).parent), *extra)
 
 
 def test_merge_never_writes_over_the_images_it_reads(model_file, tmp_path):
@@ -258,6 +259,23 @@ def test_a_fifo_named_in_a_partial_result_does_not_hang(model_file, partial, tmp
     (p0 / "manifest.json").write_text(json.dumps(m))
     one_line(_merge(model_file, p0, tmp_path / "o"), "not a regular file")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_partial_result_cannot_publish_a_picture_outside_the_merge_roots(model_file, partial, tmp_path):
+    """A partial from someone else names a private picture (directly, or by a link inside the
+    allowed folder): refused unless the user allows its folder with --image."""
+    p0, imgs = partial
+    private = tmp_path / "private"
+    secret = random_images(private, 1, side=32)[0]
+    (tmp_path / "imgs" / "link.png").symlink_to(secret)
+    for named in (secret, tmp_path / "imgs" / "link.png"):
+        _tamper(p0, lambda m: m["identity"]["images"].__setitem__(0, str(named)))
+        r = run("examples", "--model", str(model_file), "--merge", str(p0), "--out", str(tmp_path / "o"),
+                "--image", str(tmp_path / "imgs"))
+        one_line(r, "is outside what --merge may read")
+        assert not (tmp_path / "o").exists()
+    r = run("examples", "--merge", str(p0), "--out", str(tmp_path / "o"), "--image", str(tmp_path))
+    assert r.returncode == 0, r.stderr      # allowed by the user: the model comes from the partial
 
 
 def _tamper(p0, manifest=None, arrays=None):
@@ -298,7 +316,7 @@ def test_partials_of_two_montage_versions_name_the_difference(model_file, partia
     assert r.returncode == 0, r.stderr
     _tamper(p0, lambda m: m["identity"].pop("score"))   # an older montage's partial, say
     one_line(run("examples", "--model", str(model_file), "--merge", str(tmp_path / "p1"), str(p0),
-                 "--out", str(tmp_path / "o")), "is not a partial result")
+                 "--out", str(tmp_path / "o"), "--image", str(tmp_path)), "is not a partial result")
 
 
 # ---- crashes that must be one line ----

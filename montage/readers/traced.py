@@ -13,8 +13,9 @@ import numpy as np
 
 from ..errors import MontageError
 from ..graph import find_layers, is_conv
-from ..images import DEFAULT_SIZE
-from ..net import Forward, Model, fed_size, forward_bytes, settle
+from ..fitting import DEFAULT_SIZE
+from ..net import Forward, Model, fed_size, forward_bytes, raw_note, settle, too_small
+from ..preprocess import Feed
 from .oihw import keras_shape
 
 
@@ -64,31 +65,36 @@ def _maps(call):
     return maps
 
 
-def raw_note(loaded):
-    """What to tell a user whose PyTorch or ONNX model gets raw values: no layer says what it expects."""
-    return (f"model {loaded.name} is fed raw RGB values 0..255: if it expects otherwise, pass --preprocess "
-            "torch (ImageNet mean/std on [0, 1], torchvision's), caffe or tf, or --mean/--std")
-
-
 def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=lambda msg: None,
-            preprocess=None, mean=None, std=None):
+            feed=Feed()):
     """A :class:`montage.net.Forward` for a :class:`Net`: one traced pass gives every map's shape."""
     net = loaded.model
-    h, w, c = fed_size(net.name, net.input_geometry(), size, note)
-    traced = net.trace(h, w, c)
+    geometry = net.input_geometry()
+    h, w, c = fed_size(net.name, geometry, size, note)
+
+    def works(side):
+        try:
+            return min(min(s) for s in net.trace(side, side, c, quick=True).values() if len(s) == 3) > 0
+        except (MontageError, ValueError):
+            return False
+    try:
+        traced = net.trace(h, w, c)
+    except MontageError:
+        if None not in geometry[:2] or works(max(h, w)):
+            raise
+        raise MontageError(too_small(net.name, h, w, works, True)) from None
     maps = {k: (s[1], s[2], s[0]) for k, s in traced.items() if len(s) == 3}   # (C, H, W) -> (H, W, C)
     chosen = _choose(net, names, maps)
     shapes = [maps[n.name] for n in chosen]
-    for node, shape in zip(chosen, shapes):
-        if 0 in shape:
-            raise MontageError(f"layer {node.name!r} outputs shape {shape} at this input size: choose another "
-                               "layer or a larger --size")
+    if any(min(shape) <= 0 for shape in shapes):
+        raise MontageError(too_small(net.name, h, w, works, None in geometry[:2]))
     per_image = forward_bytes(shapes, maps.values(), h, w, c)
     if net.fixed_batch:
         if batch_size not in (None, net.fixed_batch):
             note(f"the model takes batches of {net.fixed_batch} only: --batch-size {batch_size} is not used")
         batch_size = net.fixed_batch
-    bs, loaded = settle(loaded, c, per_image, budget, batch_size, note, preprocess, mean, std, raw_note(loaded))
+    bs, loaded = settle(loaded, c, per_image, budget, batch_size, note, feed,
+                        raw_note(loaded.name, c, "no layer of a PyTorch or ONNX model says what it expects"))
     if net.fixed_batch and bs != net.fixed_batch:
         raise MontageError(f"the model takes batches of {net.fixed_batch}, which need {net.fixed_batch * per_image / 1e9:.1f} "
                            "GB for the forward pass: use a smaller --size or fewer layers (--layer)")

@@ -13,7 +13,8 @@ import numpy as np
 from ...backend import device, keras
 from ...errors import MontageError
 from ...graph import all_layers, feature_layers, is_map, slug, walk
-from ...net import Forward, fed_size, forward_bytes, settle
+from ...net import Forward, fed_size, forward_bytes, raw_note, settle, too_small
+from ...preprocess import Feed
 from .channels_last import nchw_runs, to_channels_last
 
 _EXTRACTORS = weakref.WeakKeyDictionary()
@@ -189,11 +190,10 @@ def runnable_layout(loaded):
         raise
 
 
-def _raw_note(loaded):
+def _raw_note(loaded, channels):
     if starts_with_scaling(loaded.model):
         return None
-    return (f"model {loaded.name} is fed raw RGB values 0..255 (it has no Rescaling or Normalization "
-            "layer at its input): if it expects otherwise, pass --preprocess caffe|tf|torch or --mean/--std")
+    return raw_note(loaded.name, channels, "it has no Rescaling or Normalization layer at its input")
 
 
 def _runner(model, nodes, first):
@@ -222,26 +222,39 @@ def _runner(model, nodes, first):
 
 
 def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=lambda msg: None,
-            preprocess=None, mean=None, std=None):
+            feed=Feed()):
     """A :class:`montage.net.Forward` for a Keras model (see :func:`montage.models.prepare`)."""
     loaded = runnable_layout(loaded)
     model = loaded.model
     h, w, c = fed_size(model.name, input_geometry(model), size, note)
     chosen = feature_layers(model, names)
+
+    def sized(side_h, side_w):
+        shapes = map_shapes(model, chosen, side_h, side_w, c)
+        if any(len(s) == 3 and min(s) <= 0 for s in shapes):
+            raise ValueError("a map of size 0")
+        return shapes
+
+    def works(side):
+        try:
+            return bool(sized(side, side))
+        except Exception:
+            return False
+
     with runnable_names(model):
         try:
-            shapes = map_shapes(model, chosen, h, w, c)
+            shapes = sized(h, w)
             all4d = [n for n in walk(model) if is_map(n.layer)]
             per_image = forward_bytes(shapes, map_shapes(model, all4d, h, w, c), h, w, c)
         except MontageError:
             raise
-        except Exception as e:
-            raise MontageError(f"model {model.name!r} cannot take {w} x {h} images "
-                               f"({type(e).__name__}): give another --size") from None
+        except Exception:
+            geometry = input_geometry(model)
+            raise MontageError(too_small(model.name, h, w, works, None in geometry[:2])) from None
     for node, shape in zip(chosen, shapes):
-        if len(shape) != 3 or 0 in shape:
+        if len(shape) != 3:
             raise MontageError(f"layer {node.name!r} outputs shape {shape}, not (height, width, channels) "
-                               "maps, at this input size: choose another layer or a larger --size")
-    bs, loaded = settle(loaded, c, per_image, budget, batch_size, note, preprocess, mean, std, _raw_note(loaded))
+                               "maps: choose another layer (montage layers --model ... lists them)")
+    bs, loaded = settle(loaded, c, per_image, budget, batch_size, note, feed, _raw_note(loaded, c))
     maps, reduce = _runner(model, chosen, channels_first(model))
     return Forward(loaded, chosen, (h, w, c), shapes, bs, device(), maps, reduce)

@@ -51,7 +51,6 @@ def _load_weights_file(model, path):
 
 
 def _load_file(path, unsafe):
-    keras = _keras()
     p = Path(path)
     if not p.exists():
         raise MontageError(f"model {shown(path)!r} is neither a built-in model (vgg16, resnet50, mobilenetv2, "
@@ -63,6 +62,7 @@ def _load_file(path, unsafe):
     if p.is_dir():
         raise MontageError(f"could not read model {shown(p)}: it is a folder, not a model file; give the "
                            ".keras/.h5 file")
+    keras = _keras()    # after the checks that need none: a wrong name is refused at once
     if p.suffix == ".keras" and not zipfile.is_zipfile(p):   # Keras would say "File not found"
         raise MontageError(f"could not read model {shown(p)}: it is not a .keras archive (a zip file) but empty, "
                            "truncated or something else; save the model again with model.save('name.keras')")
@@ -93,7 +93,8 @@ def builtin(name, weights, seed, size):
     """(model, weights info, input order, preprocessing) of a keras.applications model by name."""
     cls, module, side = APPLICATIONS[name]
     keras = _keras()
-    shape = (size or side, size or side, 3)
+    h, w = (side, side) if size is None else (size, size) if isinstance(size, int) else size
+    shape = (h, w, 3)
     build = getattr(keras.applications, cls)
     weights = weights or ("hed" if name == "vgg16" else "imagenet")
     if weights == "hed" and name != "vgg16":

@@ -1,0 +1,195 @@
+"""The options of products that feed a model pictures: which layers, at what size, how each picture
+is fitted and preprocessed (``features``, ``examples``), and their own options."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import MontageError
+from .fitting import DEFAULT_SIZE
+from .normalize import FEATURE_MODES
+from .options import ModelOptions, OutputOptions, _names, _whole, option
+from .preprocess import PREPROCESS_MODES, RESIZE_MODES, Feed
+
+
+def _numbers(text):
+    """'a' or 'a,b,c' -> a tuple of floats (argparse type: a ValueError becomes a usage error)."""
+    return tuple(float(p) for p in str(text).split(","))
+
+
+def _size(text):
+    """'N' -> N; 'H,W' -> (H, W) (argparse type)."""
+    parts = [int(p) for p in str(text).replace("x", ",").split(",")]
+    if len(parts) not in (1, 2):
+        raise ValueError(text)
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def check_size(size):
+    """``size`` (a side or (height, width)) as given, or one line saying what is wrong."""
+    if size is None:
+        return None
+    sides = list(size) if isinstance(size, (tuple, list)) else [size]
+    if len(sides) not in (1, 2) or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1
+                                       for s in sides):
+        raise MontageError(f"--size {size!r} should be a side N or H,W in whole pixels, e.g. 224 or 48,320")
+    return int(sides[0]) if len(sides) == 1 else (int(sides[0]), int(sides[1]))
+
+
+@dataclass(frozen=True)
+class FedOptions(OutputOptions):
+    """How a model is fed pictures: which layers, at what size, fitted and preprocessed how."""
+
+    layers: Any = option(None, "layer names, or 'all' (conv and pooling); default: every conv layer",
+                         flag="--layer", nargs="+", metavar="NAME")
+    batch_size: int | None = option(None, "images per forward pass (default: by memory)", type=int)
+    size: Any = option(None, f"input size N (square) or H,W in pixels, for a model that takes any size "
+                       f"(default {DEFAULT_SIZE}); a model with a fixed size is fed its own", type=_size,
+                       metavar="N|H,W", doc="a side, or (height, width)")
+    resize: str = option("stretch", "fit each picture to the input: stretch (default, as Keras' load_img), "
+                         "crop (short side to size/0.875, centre crop: torchvision's eval) or letterbox "
+                         "(fit inside, pad with grey 114: YOLO's)", choices=RESIZE_MODES)
+    preprocess: Any = option(None, "caffe, tf, torch or none (default: a built-in model's own; a model "
+                             "file: none, with a note unless it says its input range)",
+                             choices=PREPROCESS_MODES, doc="as on the command line, or a callable taking "
+                             "and returning a float32 array (n, H, W, C)")
+    mean: Any = option(None, "means subtracted from 0..255 input: one number (every channel) or one per "
+                       "channel, e.g. 123.7,116.3,103.5 or 127.5", type=_numbers, metavar="M[,M...]")
+    std: Any = option(None, "divisors after --mean: one number or one per channel, e.g. 58.4,57.1,57.4",
+                      type=_numbers, metavar="S[,S...]")
+    bgr: bool = option(False, "reverse the colour channels (RGB -> BGR) before --mean/--std, for models "
+                       "trained on OpenCV's decoding", action="store_true")
+
+    def __post_init__(self):
+        super().__post_init__()
+        _whole(self, "batch_size", optional=True)
+        object.__setattr__(self, "layers", _names(self.layers, "layers"))
+        object.__setattr__(self, "size", check_size(self.size))
+        if self.batch_size is not None and int(self.batch_size) < 1:
+            raise MontageError(f"--batch-size {self.batch_size} must be at least 1")
+        if self.resize not in RESIZE_MODES:
+            raise MontageError(f"--resize {self.resize!r}: choose one of {', '.join(RESIZE_MODES)}")
+        p = self.preprocess
+        if p is not None and not callable(p) and p not in PREPROCESS_MODES:
+            raise MontageError(f"unknown --preprocess {p!r}: choose one of {', '.join(PREPROCESS_MODES)}, "
+                               "or give --mean/--std")
+        if p is not None and (self.mean is not None or self.std is not None):
+            raise MontageError("give either --preprocess or --mean/--std, not both")
+        for name in ("mean", "std"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            v = (v,) if isinstance(v, numbers.Real) else v
+            try:
+                v = tuple(float(x) for x in v)
+            except (TypeError, ValueError):
+                v = ()
+            if not v or not all(math.isfinite(x) for x in v) or (name == "std" and min(v) <= 0):
+                raise MontageError(f"--{name} needs one number or one per channel" +
+                                   (", each above 0" if name == "std" else "") + ", e.g. 127.5 or 123.7,116.3,103.5")
+            object.__setattr__(self, name, v)
+
+    @property
+    def feed(self):
+        """The :class:`montage.preprocess.Feed` these options ask for."""
+        return Feed(self.preprocess, self.mean, self.std, bool(self.bgr), self.resize)
+
+
+@dataclass(frozen=True)
+class InputOptions(FedOptions):
+    """Images through a model's forward pass (features and examples)."""
+
+    images: Any = option(None, "image files, folders or globs (default: a sample photograph)",
+                         flag="--image", nargs="+", metavar="PATH")
+    skip_bad: bool = option(False, "render the good images, list the bad ones", action="store_true")
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "images", _names(self.images, "images"))
+
+
+@dataclass(frozen=True)
+class FeaturesOptions(InputOptions):
+    """``montage features``: every channel of every chosen layer, for each image."""
+
+    overlay: bool = option(False, "show the input image beside each atlas", action="store_true")
+    values: int = option(16, "write the activations for the page's readout (4 bytes each: VGG16 is 54 MB an "
+                         "image) for the first N images (default 16; -1: all)", type=int, metavar="N")
+    out: Any = option("montage-features", OutputOptions.__dataclass_fields__["out"].metadata["help"],
+                      group="output", required=True)
+    normalize: str = option("channel", "(default %(default)s)", group="output", choices=tuple(FEATURE_MODES))
+    cmap: str = option("viridis", "any matplotlib colormap (default %(default)s)", group="output")
+
+    modes = FEATURE_MODES
+
+    def __post_init__(self):
+        super().__post_init__()
+        _whole(self, "values")
+        if int(self.values) < -1:
+            raise MontageError(f"--values {self.values}: give a number of images, 0 for none or -1 for all")
+
+
+def parse_shard(spec):
+    """'I/N' -> (I, N) with 0 <= I < N; None stays None."""
+    if spec is None:
+        return None
+    if isinstance(spec, (tuple, list)) and len(spec) == 2:
+        i, n = spec
+    else:
+        parts = str(spec).split("/")
+        try:
+            i, n = (int(x) for x in parts)
+        except ValueError:
+            raise MontageError(f"--shard {spec!r} should be I/N, e.g. 0/4 (the first of 4 shards)") from None
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in (i, n)) or not 0 <= i < n:
+        raise MontageError(f"--shard {spec!r} should be I/N with 0 <= I < N, e.g. 0/4 .. 3/4")
+    return int(i), int(n)
+
+
+@dataclass(frozen=True)
+class ExamplesOptions(InputOptions):
+    """``montage examples``: for every channel, the images (and patches) that excite it most."""
+
+    inapplicable = ("normalize", "clip", "cmap", "nan_color")   # examples show the images' own colours
+
+    top: int = option(9, "examples per channel (default 9)", type=int)
+    score: str = option("max", "rank images by the map's spatial max (default; the patch around it is "
+                        "shown) or mean (the whole image is shown)", choices=("max", "mean"))
+    shard: Any = option(None, "process every N-th image starting at I and write a partial result "
+                        "(no pictures) to --out, for --merge", metavar="I/N")
+    merge: Any = option(None, "render the merged partial results of --shard runs (folders)", nargs="+",
+                        metavar="PARTIAL")
+    images: Any = option(None, "image files, folders or globs (default: the demo set, crops of the "
+                         "photographs that installed packages ship); with --merge: where the images the partial "
+                         "results name may be read from (default: the current folder)", flag="--image", nargs="+",
+                         metavar="PATH")
+    model: Any = option(None, ModelOptions.__dataclass_fields__["model"].metadata["help"].replace(
+                        "'vgg16' (default)", "'vgg16' (default; --merge: the partial results')"), group="model")
+    cell: int | None = option(64, "pixels per example side (default 64)", group="output", type=int)
+    overlay: bool = option(False, "tint each patch by the channel's activation in it", action="store_true")
+    out: Any = option("montage-examples", OutputOptions.__dataclass_fields__["out"].metadata["help"],
+                      group="output", required=True)
+
+    def __post_init__(self):
+        if self.model is None and not self.merge:
+            object.__setattr__(self, "model", "vgg16")
+        super().__post_init__()
+        _whole(self, "top")
+        if int(self.top) < 1:
+            raise MontageError(f"--top {self.top} must be at least 1")
+        if self.score not in ("max", "mean"):
+            raise MontageError(f"--score {self.score!r}: choose max or mean")
+        object.__setattr__(self, "shard", parse_shard(self.shard))
+        object.__setattr__(self, "merge", _names(self.merge, "partial results"))
+        if self.merge and self.shard:
+            raise MontageError("--merge renders partial results; --shard makes one: give one of them")
+        if self.merge and (self.layers or self.top != 9 or self.score != "max"):
+            raise MontageError("--merge renders what the partial results hold: their --layer, --top and --score "
+                               "were chosen by the --shard runs (leave them out)")
+        for name in self.inapplicable:
+            if getattr(self, name) != OutputOptions.__dataclass_fields__[name].default:
+                raise MontageError(f"--{name.replace('_', '-')} does not apply to examples: they show the "
+                                   "images' own colours")
