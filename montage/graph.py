@@ -16,12 +16,13 @@ from .errors import MontageError
 from .net import Layer
 
 # Keras class name -> montage's conv family (see conv_family); PyTorch and ONNX convs are read
-# as records under these names (montage.readers.oihw)
+# as records under these names (montage.readers.oihw). A subclass of any of them (Keras 3's bases
+# included) is found through its MRO, with its own class name.
 FAMILY = {
-    **dict.fromkeys(("Conv1D", "Conv2D", "Conv3D"), "conv"),
-    **dict.fromkeys(("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"), "transpose"),
-    **dict.fromkeys(("DepthwiseConv1D", "DepthwiseConv2D"), "depthwise"),
-    **dict.fromkeys(("SeparableConv1D", "SeparableConv2D"), "separable"),
+    **dict.fromkeys(("Conv1D", "Conv2D", "Conv3D", "BaseConv"), "conv"),
+    **dict.fromkeys(("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "BaseConvTranspose"), "transpose"),
+    **dict.fromkeys(("DepthwiseConv1D", "DepthwiseConv2D", "BaseDepthwiseConv"), "depthwise"),
+    **dict.fromkeys(("SeparableConv1D", "SeparableConv2D", "BaseSeparableConv"), "separable"),
 }
 
 
@@ -201,7 +202,9 @@ def skipped(model):
     if not left:
         return ""
     kinds = ", ".join(f"{k} x{v}" if v > 1 else k for k, v in left.items())
-    return f"not drawn: {sum(left.values())} layers whose weights are not conv kernels ({kinds})"
+    n = sum(left.values())
+    # said of the class, not the weights: a conv written from scratch (F.conv2d on its own weight) lands here
+    return f"not drawn: {n} layer{'s' if n > 1 else ''} with weights whose class is not a convolution ({kinds})"
 
 
 def slug(name):

@@ -50,8 +50,9 @@ def _choose(net, names, maps):
     names = [names] if isinstance(names, str) else names
     if names is None:
         return find_layers(net, "all", allow=conv_like, what="conv layers with 2-D maps")
-    if list(names) == ["all"]:
-        return find_layers(net, "all", allow=lambda x: conv_like(x) or (x.class_name in net.POOLS and x.name in maps),
+    if list(names) == ["all"]:     # a module path that names a pool node too (ONNX) is not drawn twice
+        return find_layers(net, "all", allow=lambda x: conv_like(x) or (x.class_name in net.POOLS and x.name in maps
+                                                                        and "alias_of" not in x.config),
                            what="conv and pooling layers")
     return find_layers(net, names, allow=lambda x: x.name in maps, what="layers with 2-D maps (conv, pooling, ...)")
 
