@@ -77,6 +77,16 @@ def class_name(layer):
     return layer.class_name if isinstance(layer, Layer) else type(layer).__name__
 
 
+def op_name(layer):
+    """The layer's class or op as its framework names it (Keras' Conv2D, torch's Conv2dSame, ONNX's
+    Conv); for an ONNX module path that names a node's output, that op and the node."""
+    if not isinstance(layer, Layer):
+        return type(layer).__name__
+    cfg = layer.config
+    op = cfg.get("torch_class") or cfg.get("onnx_op") or layer.class_name
+    return f"{op} (= {cfg['alias_of']})" if "alias_of" in cfg else op
+
+
 def conv_family(layer):
     """'conv', 'transpose', 'depthwise', 'separable', or None for a layer without conv kernels."""
     if isinstance(layer, Layer):    # read from a file, no Keras class

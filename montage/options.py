@@ -95,6 +95,14 @@ class ModelOptions:
 
 
 @dataclass(frozen=True)
+class LayersOptions(ModelOptions):
+    """``montage layers``: the conv layers' kernels, or every layer with 2-D maps."""
+
+    maps: bool = option(False, "list every layer or node whose output is 2-D maps (the names --layer takes in "
+                        "features), with its op and output shape, instead of the kernels", action="store_true")
+
+
+@dataclass(frozen=True)
 class OutputOptions(ModelOptions):
     """Where and how a product is drawn and written (filters and features)."""
 

@@ -338,7 +338,7 @@ def test_onnx_features_are_onnxruntimes_and_torchs(exported, tmp_path):
 
 def test_onnx_node_scopes_are_module_paths(tmp_path):
     pytest.importorskip("onnx", reason="onnx is not installed (the 'onnx' extra)")
-    from montage.readers.onnx_model import _scoped
+    from montage.readers.onnx_names import scoped as _scoped
 
     assert _scoped("/conv1/Conv") == "conv1"
     assert _scoped("/layer1/layer1.0/conv1/Conv") == "layer1.0.conv1"

@@ -28,6 +28,7 @@ class Net(Model):
 
     POOLS = ()
     fixed_batch = None
+    shape_error = None    # why the layers' output shapes are unknown, where they are
     _default = None
 
     def default_shapes(self):
@@ -37,8 +38,8 @@ class Net(Model):
                 h, w, c = self.input_geometry()
                 self._default = {k: keras_shape(v) for k, v in self.trace(h or DEFAULT_SIZE, w or DEFAULT_SIZE, c,
                                                                         quick=True).items()}
-            except MontageError:
-                self._default = {}
+            except MontageError as e:
+                self._default, self.shape_error = {}, str(e)
         return self._default
 
 
