@@ -14,7 +14,7 @@ from . import render_examples, render_features, render_filters
 from ._lock import stop_requested
 from ._version import __version__
 from .errors import Interrupted, MontageError
-from .models import load_kernels
+from .models import load_kernels, load_model
 from .options import ExamplesOptions, FeaturesOptions, FiltersOptions, LayersOptions
 from .paths import private_dir
 from .render_layers import summary
@@ -65,7 +65,7 @@ def _version():
 
 def _layers(args):
     opts = from_arguments(LayersOptions, args)
-    loaded = load_kernels(opts.model, opts.weights, opts.seed, opts.unsafe)
+    loaded = (load_model if opts.maps else load_kernels)(opts.model, opts.weights, opts.seed, opts.unsafe)
     print(f"{loaded.name}: {loaded.weights.get('source')} weights")
     print(summary(loaded, maps=opts.maps))
 

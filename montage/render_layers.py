@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .graph import is_map, kernels, op_name, output_rank, output_shape, skipped, walk
-from .models import load_kernels
+from .models import load_kernels, load_model
 from .result import Table
 
 
@@ -29,9 +29,9 @@ def summary(model="vgg16", weights=None, *, maps=False, seed=0, unsafe=False) ->
     ``features(layers=...)`` and ``--layer`` take. The :class:`montage.result.Table` prints as text,
     shows as HTML in Jupyter, and has the rows as ``records``.
     """
+    if maps:     # every layer's output shape: the framework's own model, not the instant path's kernels
+        return _maps(load_model(model, weights, seed, unsafe).model)
     model = load_kernels(model, weights, seed, unsafe).model
-    if maps:
-        return _maps(model)
     rows = [("layer", "kind", "kernel", "output", "params")]
     total = kernel_count = layers = 0
     for node in walk(model):
