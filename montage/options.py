@@ -71,7 +71,8 @@ class ModelOptions:
     """Which model, with which weights (every command)."""
 
     model: Any = option("vgg16", "'vgg16' (default), any keras.applications name, torchvision:NAME, or a "
-                        ".keras/.h5, .pt/.pth or .onnx model file (API: also a keras.Model or torch.nn.Module)",
+                        ".keras/.h5, .pt/.pth (or .jit, ...: any archive torch wrote) or .onnx model file (API: also "
+                        "a keras.Model or torch.nn.Module)",
                         group="model")
     weights: str | None = option(
         None, "vgg16: hed (default: trained, offline), imagenet (downloads), random, or a weights file "

@@ -164,9 +164,9 @@ def input_geometry(model):
 
 def _no_input_shape(model, shape):
     """Why a model without one input shape has no feature maps, and what works."""
-    if isinstance(shape, list):
+    if isinstance(shape, (list, dict)):
         inputs = "; ".join(f"{getattr(t, 'name', '?')} {tuple(t.shape)}" for t in model.inputs)
-        return (f"model {model.name!r} takes {len(shape)} inputs ({inputs}): montage feeds one image tensor, so "
+        return (f"model {model.name!r} takes {len(model.inputs)} inputs ({inputs}): montage feeds one image tensor, so "
                 "it shows this model's layers and filters but not its feature maps")
     if _graph_of(model) is None and not isinstance(model, keras().Sequential):
         return (f"model {model.name!r} is a subclassed keras.Model ({type(model).__name__}): its call() is Python "
