@@ -15,8 +15,8 @@ from ._lock import stop_requested
 from ._version import __version__
 from .errors import Interrupted, MontageError
 from .input_options import ExamplesOptions, FeaturesOptions
-from .models import load_kernels
-from .options import FiltersOptions, ModelOptions
+from .models import load_kernels, load_model
+from .options import FiltersOptions, LayersOptions
 from .paths import private_dir
 from .render_layers import summary
 from .serve import serve
@@ -36,8 +36,9 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p = sub.add_parser("layers", help="list conv layers: kernel shape, output shape, parameters")
-    add_arguments(p, ModelOptions)
+    p = sub.add_parser("layers", help="list conv layers: kernel shape, output shape, parameters (--maps: "
+                       "every layer with 2-D maps)")
+    add_arguments(p, LayersOptions)
     p = sub.add_parser("filters", help="render every kernel of conv layers",
                        description="Row i = filter (output channel) i, column j = input channel j. "
                        "--cell defaults to 2 pixels per weight; the page zooms far past 1:1.")
@@ -64,10 +65,10 @@ def _version():
 
 
 def _layers(args):
-    opts = from_arguments(ModelOptions, args)
-    loaded = load_kernels(opts.model, opts.weights, opts.seed, opts.unsafe)
+    opts = from_arguments(LayersOptions, args)
+    loaded = (load_model if opts.maps else load_kernels)(opts.model, opts.weights, opts.seed, opts.unsafe)
     print(f"{loaded.name}: {loaded.weights.get('source')} weights")
-    print(summary(loaded))
+    print(summary(loaded, maps=opts.maps))
 
 
 def _filters(args):

@@ -16,12 +16,13 @@ from .errors import MontageError
 from .net import Layer
 
 # Keras class name -> montage's conv family (see conv_family); PyTorch and ONNX convs are read
-# as records under these names (montage.readers.oihw)
+# as records under these names (montage.readers.oihw). A subclass of any of them (Keras 3's bases
+# included) is found through its MRO, with its own class name.
 FAMILY = {
-    **dict.fromkeys(("Conv1D", "Conv2D", "Conv3D"), "conv"),
-    **dict.fromkeys(("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"), "transpose"),
-    **dict.fromkeys(("DepthwiseConv1D", "DepthwiseConv2D"), "depthwise"),
-    **dict.fromkeys(("SeparableConv1D", "SeparableConv2D"), "separable"),
+    **dict.fromkeys(("Conv1D", "Conv2D", "Conv3D", "BaseConv"), "conv"),
+    **dict.fromkeys(("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "BaseConvTranspose"), "transpose"),
+    **dict.fromkeys(("DepthwiseConv1D", "DepthwiseConv2D", "BaseDepthwiseConv"), "depthwise"),
+    **dict.fromkeys(("SeparableConv1D", "SeparableConv2D", "BaseSeparableConv"), "separable"),
 }
 
 
@@ -74,6 +75,16 @@ def _classes(layer):
 def class_name(layer):
     """The layer's Keras class name (also for a layer read from a file)."""
     return layer.class_name if isinstance(layer, Layer) else type(layer).__name__
+
+
+def op_name(layer):
+    """The layer's class or op as its framework names it (Keras' Conv2D, torch's Conv2dSame, ONNX's
+    Conv); for an ONNX module path that names a node's output, that op and the node."""
+    if not isinstance(layer, Layer):
+        return type(layer).__name__
+    cfg = layer.config
+    op = cfg.get("torch_class") or cfg.get("onnx_op") or layer.class_name
+    return f"{op} (= {cfg['alias_of']})" if "alias_of" in cfg else op
 
 
 def conv_family(layer):
@@ -201,7 +212,9 @@ def skipped(model):
     if not left:
         return ""
     kinds = ", ".join(f"{k} x{v}" if v > 1 else k for k, v in left.items())
-    return f"not drawn: {sum(left.values())} layers whose weights are not conv kernels ({kinds})"
+    n = sum(left.values())
+    # said of the class, not the weights: a conv written from scratch (F.conv2d on its own weight) lands here
+    return f"not drawn: {n} layer{'s' if n > 1 else ''} with weights whose class is not a convolution ({kinds})"
 
 
 def slug(name):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,12 @@ READERS = {
     "torch": "montage.readers.torch",
     "onnx": "montage.readers.onnx_model",
 }
-# which reader a spec goes to: by file suffix, by name prefix, or for objects by (module, class),
-# checked only when that module is already imported; anything else is Keras'
+# which reader a spec goes to: by file suffix, by name prefix, by what an archive holds (see _content),
+# or for objects by (module, class), checked only when that module is already imported; anything else
+# is Keras'
 SUFFIXES = {".onnx": "onnx", ".pt": "torch", ".pth": "torch"}
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")     # a .keras file is a zip too: never looked into here
+TORCH_MEMBERS = ("constants.pkl", "data.pkl")   # in the archive's one folder
 PREFIXES = {"torchvision:": "torch"}
 OBJECTS = {"torch": ("torch", ("nn", "Module")), "onnx": ("onnx", ("ModelProto",))}
 
@@ -39,11 +43,26 @@ def reader(key):
     return importlib.import_module(READERS[key])
 
 
+def _content(path):
+    """The reader of a file whose suffix names none: 'torch' for an archive torch wrote (TorchScript's
+    ``constants.pkl`` and ``code/``, ``torch.save``'s ``data.pkl``: ``.jit``, ``.torchscript``, ``.bin``), else
+    None. Reads the zip's list of names only."""
+    try:
+        if not os.path.isfile(path) or not zipfile.is_zipfile(path):
+            return None
+        with zipfile.ZipFile(path) as z:
+            names = [n.split("/", 1)[-1] for n in z.namelist()]
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None
+    return "torch" if any(n in TORCH_MEMBERS or n.startswith("code/") for n in names) else None
+
+
 def reader_of(model):
     """The key of the reader that loads ``model`` (a spec or an object), importing no framework."""
     if isinstance(model, (str, os.PathLike)):
         name = str(model)
-        key = SUFFIXES.get(Path(name).suffix.lower())
+        suffix = Path(name).suffix.lower()
+        key = SUFFIXES.get(suffix) or (None if suffix in KERAS_SUFFIXES else _content(name))
         return key or next((k for p, k in PREFIXES.items() if name.lower().startswith(p)), "keras")
     for key, (module, path) in OBJECTS.items():
         cls = sys.modules.get(module)

@@ -61,7 +61,8 @@ class ModelOptions:
     """Which model, with which weights (every command)."""
 
     model: Any = option("vgg16", "'vgg16' (default), any keras.applications name, torchvision:NAME, or a "
-                        ".keras/.h5, .pt/.pth or .onnx model file (API: also a keras.Model or torch.nn.Module)",
+                        ".keras/.h5, .pt/.pth (or .jit, ...: any archive torch wrote) or .onnx model file (API: also "
+                        "a keras.Model or torch.nn.Module)",
                         group="model")
     weights: str | None = option(
         None, "vgg16: hed (default: trained, offline), imagenet (downloads), random, or a weights file "
@@ -84,6 +85,14 @@ class ModelOptions:
         seed = self.seed
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
             raise MontageError(f"--seed {seed} is out of range: give a whole number from 0 to {2**32 - 1}")
+
+
+@dataclass(frozen=True)
+class LayersOptions(ModelOptions):
+    """``montage layers``: the conv layers' kernels, or every layer with 2-D maps."""
+
+    maps: bool = option(False, "list every layer or node whose output is 2-D maps (the names --layer takes in "
+                        "features), with its op and output shape, instead of the kernels", action="store_true")
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,8 @@ def test_layers_lists_every_kind_and_what_it_skips(kinds, tmp_path):
     r = run("layers", "--model", str(tmp_path / "kinds.keras"))
     assert r.returncode == 0, r.stderr[-2000:]
     for needle in ("sep/depthwise", "sep/pointwise", "DepthwiseConv2D (depthwise)", "Conv2DTranspose",
-                   "base/inner_dw", "(3, 3, 2, 8)", "not drawn: 1 layers whose weights are not conv kernels (Dense)"):
+                   "base/inner_dw", "(3, 3, 2, 8)",
+                   "not drawn: 1 layer with weights whose class is not a convolution (Dense)"):
         assert needle in r.stdout, (needle, r.stdout)
     r = run("filters", "--model", str(tmp_path / "kinds.keras"), "--layer", "inner_dw", "nope", "--out",
             str(tmp_path / "o"))

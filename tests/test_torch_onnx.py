@@ -126,7 +126,7 @@ def test_layers_table_of_a_torch_module():
     table = str(montage.layers(kinds_module()))
     for needle in ("stem", "block.0", "DepthwiseConv2D (depthwise)", "(3, 3, 8, 2)", "(None, 224, 224, 6)",
                    "Conv2DTranspose", "(None, 449, 451, 4)", "Conv1D", "(3, 6, 5)", "(None, 50848, 5)",
-                   "not drawn: 1 layers whose weights are not conv kernels (BatchNorm2d)"):
+                   "not drawn: 1 layer with weights whose class is not a convolution (BatchNorm2d)"):
         assert needle in table, (needle, table)
 
 
@@ -338,7 +338,7 @@ def test_onnx_features_are_onnxruntimes_and_torchs(exported, tmp_path):
 
 def test_onnx_node_scopes_are_module_paths(tmp_path):
     pytest.importorskip("onnx", reason="onnx is not installed (the 'onnx' extra)")
-    from montage.readers.onnx_model import _scoped
+    from montage.readers.onnx_names import scoped as _scoped
 
     assert _scoped("/conv1/Conv") == "conv1"
     assert _scoped("/layer1/layer1.0/conv1/Conv") == "layer1.0.conv1"

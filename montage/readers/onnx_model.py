@@ -3,18 +3,18 @@
 added as graph outputs, so one session run per batch gives them all (on CUDA where
 onnxruntime has its CUDA execution provider).
 
-Every node is a layer. A Conv or ConvTranspose is named after its weight where that is a
-module path (``layer1.0.conv1.weight`` -> ``layer1.0.conv1``, as ``torch.onnx.export`` keeps
-it), else after its node as PyTorch scopes it (``/layer1/layer1.0/conv1/Conv`` ->
-``layer1.0.conv1``), else the node's name; other nodes after their node. Kernels are
-rearranged into Keras' layout (:mod:`montage.oihw`); a kernel that is computed in the graph
-rather than stored is not drawn.
+Every node is a layer, named as :mod:`.onnx_names` says: a module path names what a PyTorch
+forward hook on that module would see (``model.0.act`` is a SiLU's ``Mul``, ``model.2`` a
+block's output), and the modules around a node are extra layers that share its output. Kernels
+are rearranged into Keras' layout (:mod:`montage.readers.oihw`); a kernel that is computed in the
+graph rather than stored is not drawn. A graph with several inputs shows its layers and
+filters; its feature maps need one image input, and are refused naming the inputs.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +22,13 @@ import numpy as np
 from ..errors import MontageError
 from ..net import Loaded
 from ..paths import shown
-from .oihw import Output, conv_layer, plain_layer
+from .oihw import Output, conv_layer, keras_shape, plain_layer
+from .onnx_names import node_names
 from .traced import Net, prepare
 
 __all__ = ["load", "prepare"]   # the reader: prepare plans a traced Net's forward pass
 
 EXTRA = "pip install 'montage[onnx]'"
-_PATH = re.compile(r"[A-Za-z_][\w]*(\.[\w]+)*")
 
 
 def _onnx():
@@ -47,92 +47,91 @@ def _runtime():
     return onnxruntime
 
 
-def _scoped(name):
-    """PyTorch's scoped node name ``/layer1/layer1.0/conv1/Conv`` as the module path ``layer1.0.conv1``."""
-    path = []
-    for part in [p for p in name.split("/") if p][:-1]:
-        part = part.split(".")
-        # a scope repeats the end of its parent's path: layer1 then layer1.0, downsample then downsample.0
-        k = next((k for k in range(min(len(path), len(part)), 0, -1) if path[-k:] == part[:k]), 0)
-        path = path[:len(path) - k] + part
-    return ".".join(path)
-
-
-def _names(graph, consts):
-    """A unique, readable name per node (see the module's docstring)."""
-    names, seen = [], {}
-    for i, node in enumerate(graph.node):
-        name = ""
-        if node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1:
-            w = node.input[1]
-            if w in consts and w.endswith(".weight") and _PATH.fullmatch(w[:-7]):
-                name = w[:-7]
-        if not name and node.name.startswith("/"):
-            name = _scoped(node.name)
-        name = name or node.name or (node.output[0] if node.output else "") or f"{node.op_type}_{i}"
-        seen[name] = seen.get(name, 0) + 1
-        names.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
-    return names
-
-
 def _attrs(node):
     onnx = _onnx()
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
+def _consts(graph):
+    """{tensor name: TensorProto} of what the graph stores: initializers, Constant nodes, and
+    Identity nodes that pass them on."""
+    consts = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            consts[node.output[0]] = node.attribute[0].t
+        elif node.op_type == "Identity" and node.input[0] in consts:
+            consts[node.output[0]] = consts[node.input[0]]
+    return consts
+
+
+def _layer(node, path, consts, out):
+    """A node as a conv layer (stored kernel) or a plain one."""
+    from onnx import numpy_helper
+
+    array = lambda key: numpy_helper.to_array(consts[key])  # noqa: E731
+    weight = node.input[1] if len(node.input) > 1 else None
+    if node.op_type in ("Conv", "ConvTranspose") and weight in consts:
+        a = _attrs(node)
+        bias = array(node.input[2]) if len(node.input) > 2 and node.input[2] in consts else None
+        config = {"onnx_op": node.op_type, "node": node.name,
+                  **{k: list(v) if isinstance(v, (list, tuple)) else v for k, v in a.items()
+                     if k in ("strides", "pads", "dilations", "auto_pad", "output_padding")}}
+        try:
+            return conv_layer(path, array(weight), bias, transpose=node.op_type == "ConvTranspose",
+                              groups=int(a.get("group", 1)), config=config, output=out)
+        except ValueError:
+            pass   # not a kernel montage can draw: listed as a plain node
+    held = [array(x) for x in node.input if x in consts and consts[x].data_type in _FLOATS]
+    layer = plain_layer(path, node.op_type, held, out)
+    layer.config["node"] = node.name
+    return layer
+
+
+def _described(value_info):
+    """An input as ``name [1, 3, H, W] float``."""
+    t = value_info.type.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
+    return f"{value_info.name} {dims} {_TYPES.get(t.elem_type, 'type ' + str(t.elem_type))}"
+
+
 class OnnxNet(Net):
-    """An ONNX graph as montage's flat list of layers (one per node)."""
+    """An ONNX graph as montage's flat list of layers (one per node, and one per module path that
+    names a node's output too: ``config['alias_of']`` names the node)."""
 
     POOLS = ("MaxPool", "AveragePool")
 
     def __init__(self, proto, name):
-        from onnx import numpy_helper
-
         self.proto, graph = proto, proto.graph
-        consts = {t.name: t for t in graph.initializer}
-        for node in graph.node:          # Constant nodes hold tensors too, and Identity passes them on
-            if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-                consts[node.output[0]] = node.attribute[0].t
-            elif node.op_type == "Identity" and node.input[0] in consts:
-                consts[node.output[0]] = consts[node.input[0]]
-        array = lambda key: numpy_helper.to_array(consts[key])  # noqa: E731
-        inputs = [i for i in graph.input if i.name not in consts]
-        if len(inputs) != 1:
-            raise MontageError(f"ONNX model {name!r} takes {len(inputs)} inputs ({', '.join(i.name for i in inputs)}): "
-                               "montage feeds one image tensor")
-        self.input = inputs[0]
+        consts = _consts(graph)
+        self.inputs = [i for i in graph.input if i.name not in consts]
+        self.input = self.inputs[0] if len(self.inputs) == 1 else None   # the image, where there is one
         layers, self.outputs = [], {}
-        for node, path in zip(graph.node, _names(graph, consts)):
+        names, aliases = node_names(graph.node, consts)
+        for i, (node, path) in enumerate(zip(graph.node, names)):
             if node.output and node.output[0] in consts:    # a constant, not a layer
                 continue
             self.outputs[path] = node.output[0]
-            out = Output(self, path)
-            weight = node.input[1] if len(node.input) > 1 else None
-            if node.op_type in ("Conv", "ConvTranspose") and weight in consts:
-                a = _attrs(node)
-                bias = array(node.input[2]) if len(node.input) > 2 and node.input[2] in consts else None
-                config = {"onnx_op": node.op_type, "node": node.name,
-                          **{k: list(v) if isinstance(v, (list, tuple)) else v for k, v in a.items()
-                             if k in ("strides", "pads", "dilations", "auto_pad", "output_padding")}}
-                try:
-                    layers.append(conv_layer(path, array(weight), bias, transpose=node.op_type == "ConvTranspose",
-                                             groups=int(a.get("group", 1)), config=config, output=out))
-                    continue
-                except ValueError:
-                    pass   # not a kernel montage can draw: listed as a plain node
-            held = [array(x) for x in node.input if x in consts and consts[x].data_type in _FLOATS]
-            layers.append(plain_layer(path, node.op_type, held, out))
+            layers.append(_layer(node, path, consts, Output(self, path)))
+            for alias in aliases.get(i, ()):     # the modules this node ends: a hook on them sees its output
+                self.outputs[alias] = node.output[0]
+                layers.append(plain_layer(alias, node.op_type, (), Output(self, alias)))
+                layers[-1].config.update(alias_of=path, node=node.name)
         super().__init__(name, "ONNX", layers)
         if not any(x.class_name.startswith(("Conv", "Depthwise")) for x in layers):
             raise MontageError(f"ONNX model {name!r} has no Conv or ConvTranspose node with stored weights: "
                                "montage draws conv kernels; export a convolutional network")
-        dims = self.input.type.tensor_type.shape.dim
+        dims = self.input.type.tensor_type.shape.dim if self.input is not None else []
         self._dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
         self.fixed_batch = self._dims[0] if self._dims else None
 
     def input_geometry(self):
         """(height, width, channels) from the input's (N, C, H, W); None where the size is free.
-        Kernels need none of it: a 1-D or 3-D model's ``layers`` and ``filters`` work."""
+        Kernels need none of it: a 1-D or 3-D model's ``layers`` and ``filters`` work, and so do
+        those of a graph with several inputs."""
+        if self.input is None:
+            raise MontageError(f"ONNX model {self.name!r} takes {len(self.inputs)} inputs "
+                               f"({'; '.join(_described(i) for i in self.inputs) or 'none'}): montage feeds one "
+                               "image tensor, so it shows this model's layers and filters but not its feature maps")
         if len(self._dims) != 4:
             raise MontageError(f"ONNX model {self.name!r} takes input of rank {len(self._dims)}, not images "
                                "(N, C, H, W): its layers and filters can be shown, not feature maps")
@@ -151,7 +150,8 @@ class OnnxNet(Net):
         onnx = _onnx()
         model = onnx.ModelProto()
         model.CopyFrom(self.proto)
-        dims = model.graph.input[[i.name for i in model.graph.input].index(self.input.name)].type.tensor_type.shape.dim
+        dims = [] if self.input is None else \
+            model.graph.input[[i.name for i in model.graph.input].index(self.input.name)].type.tensor_type.shape.dim
         for d, v in zip(dims[1:], (c, h, w)):
             d.Clear()
             d.dim_value = int(v)
@@ -178,19 +178,34 @@ class OnnxNet(Net):
         runtime), else from one onnxruntime pass over a blank image with every float output exposed."""
         info = self._inferred(h, w, c)
         if quick:
-            return {layer: tuple(info[t][1][1:]) for layer, t in self.outputs.items()
-                    if t in info and info[t][1] and None not in info[t][1][1:]}
+            known = {layer: tuple(info[t][1][1:]) for layer, t in self.outputs.items()
+                     if t in info and info[t][1] and None not in info[t][1][1:]}
+            if all(n in known for n, t in self.outputs.items() if info.get(t, (FLOAT,))[0] == FLOAT) \
+                    or importlib.util.find_spec("onnxruntime") is None:
+                return known
+            try:     # shapes that inference leaves open (a Split sized by the data): from one run, where it can
+                return {**known, **self.trace(h, w, c)}
+            except MontageError:
+                return known
         maps = {x.name for x in self.layers if x.class_name.startswith(("Conv", "Depthwise"))
                 or x.class_name in self.POOLS}
         names = [n for n, t in self.outputs.items() if info.get(t, (0,))[0] == FLOAT or (t not in info and n in maps)]
         try:
-            outs = self._session(h, w, c, names).run(None, {self.input.name: np.zeros((self.fixed_batch or 1, c, h, w),
-                                                                                        np.float32)})
+            outs = self.runner(names)(np.zeros((self.fixed_batch or 1, c, h, w), np.float32))
         except Exception as e:
             raise MontageError(f"ONNX model {self.name!r} cannot take a {w} x {h} image of {c} channels "
                                f"({type(e).__name__}: {str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}): "
                                "give another --size") from None
         return {n: tuple(o.shape[1:]) for n, o in zip(names, outs) if isinstance(o, np.ndarray)}
+
+    def default_shapes(self):
+        """:meth:`Net.default_shapes`; for a graph with several inputs, what shape inference finds
+        at the sizes the graph states."""
+        if self._default is None and self.input is None:
+            info = self._inferred(None, None, None)
+            self._default = {layer: keras_shape(info[t][1][1:]) for layer, t in self.outputs.items()
+                             if t in info and info[t][1] and None not in info[t][1][1:]}
+        return super().default_shapes()
 
     def _session(self, h, w, c, names):
         ort = _runtime()
@@ -203,16 +218,21 @@ class OnnxNet(Net):
         """A function from a batch (n, C, H, W) to the named nodes' outputs, from one session run."""
         sessions = {}
 
+        tensors = [self.outputs[n] for n in names]
+        unique = list(dict.fromkeys(tensors))      # a module path and its node share one tensor
+
         def call(x):
             key = x.shape[1:]
             if key not in sessions:        # one session per input size (the graph is sized for it)
                 sessions.clear()
                 sessions[key] = self._session(x.shape[2], x.shape[3], x.shape[1], names)
-            return sessions[key].run(None, {self.input.name: x})
+            outs = dict(zip(unique, sessions[key].run(unique, {self.input.name: x})))
+            return [outs[t] for t in tensors]
         return call
 
 
 _FLOATS = {1, 10, 11, 16}     # float, float16, double, bfloat16
+_TYPES = {1: "float", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "double"}
 FLOAT = 1                     # onnx.TensorProto.FLOAT
 
 

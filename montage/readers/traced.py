@@ -29,6 +29,7 @@ class Net(Model):
 
     POOLS = ()
     fixed_batch = None
+    shape_error = None    # why the layers' output shapes are unknown, where they are
     _default = None
 
     def default_shapes(self):
@@ -38,8 +39,8 @@ class Net(Model):
                 h, w, c = self.input_geometry()
                 self._default = {k: keras_shape(v) for k, v in self.trace(h or DEFAULT_SIZE, w or DEFAULT_SIZE, c,
                                                                         quick=True).items()}
-            except MontageError:
-                self._default = {}
+            except MontageError as e:
+                self._default, self.shape_error = {}, str(e)
         return self._default
 
 
@@ -51,8 +52,9 @@ def _choose(net, names, maps):
     names = [names] if isinstance(names, str) else names
     if names is None:
         return find_layers(net, "all", allow=conv_like, what="conv layers with 2-D maps")
-    if list(names) == ["all"]:
-        return find_layers(net, "all", allow=lambda x: conv_like(x) or (x.class_name in net.POOLS and x.name in maps),
+    if list(names) == ["all"]:     # a module path that names a pool node too (ONNX) is not drawn twice
+        return find_layers(net, "all", allow=lambda x: conv_like(x) or (x.class_name in net.POOLS and x.name in maps
+                                                                        and "alias_of" not in x.config),
                            what="conv and pooling layers")
     return find_layers(net, names, allow=lambda x: x.name in maps, what="layers with 2-D maps (conv, pooling, ...)")
 

@@ -155,14 +155,27 @@ def input_geometry(model):
     if isinstance(shape, list) and len(shape) == 1:
         shape = shape[0]
     if not isinstance(shape, tuple):
-        raise MontageError(f"model {model.name!r} has no input shape (an unbuilt Sequential, or several "
-                           "inputs): start it with keras.Input((H, W, C)), or call model.build((None, H, W, C)) "
-                           "before saving it")
+        raise MontageError(_no_input_shape(model, shape))
     if len(shape) == 4 and channels_first(model):
         shape = (shape[0], shape[2], shape[3], shape[1])
     if len(shape) != 4 or shape[3] is None:
         raise MontageError(f"model {model.name!r} takes input of shape {shape}, not images (H, W, channels)")
     return shape[1], shape[2], int(shape[3])
+
+
+def _no_input_shape(model, shape):
+    """Why a model without one input shape has no feature maps, and what works."""
+    if isinstance(shape, (list, dict)):
+        inputs = "; ".join(f"{getattr(t, 'name', '?')} {tuple(t.shape)}" for t in model.inputs)
+        return (f"model {model.name!r} takes {len(model.inputs)} inputs ({inputs}): montage feeds one image tensor, so "
+                "it shows this model's layers and filters but not its feature maps")
+    if _graph_of(model) is None and not isinstance(model, keras().Sequential):
+        return (f"model {model.name!r} is a subclassed keras.Model ({type(model).__name__}): its call() is Python "
+                "code, not a graph of layers, so the maps inside it cannot be tapped; `montage layers` and `filters` "
+                "show its kernels; for feature maps, rebuild it functionally (x = keras.Input((H, W, C)), then its "
+                "layers called in order) and pass that model")
+    return (f"model {model.name!r} has no input shape (an unbuilt Sequential): start it with keras.Input((H, W, C)), "
+            "or call model.build((None, H, W, C)) before saving it")
 
 
 def map_shapes(model, nodes, height, width, channels):

@@ -83,9 +83,9 @@ def _load_file(path, unsafe):
 
 def _check_built(model, what):
     if not getattr(model, "built", True) or any(not getattr(x, "built", True) for x in all_layers(model)):
-        raise MontageError(f"{what} is not built (a Sequential without an input shape), so it has no "
-                           "weights yet: give it keras.Input((H, W, C)) as its first layer or call "
-                           "model.build((None, H, W, C)), then save it again")
+        raise MontageError(f"{what} is not built (a Sequential without an input shape, or a subclassed model never "
+                           "called), so it has no weights yet: give it keras.Input((H, W, C)) as its first layer, call "
+                           "model.build((None, H, W, C)) or call it once on a batch, then save it again")
     return model
 
 

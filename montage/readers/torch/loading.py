@@ -84,9 +84,11 @@ def _load_state(module, path):
 
 
 def _is_torchscript(path):
+    """True for a TorchScript archive, by what it holds (``constants.pkl``, ``code/``), whatever its name."""
     try:
         with zipfile.ZipFile(path) as z:
-            return any(n.split("/", 1)[-1].startswith("code/") for n in z.namelist())
+            names = [m.split("/", 1)[-1] for m in z.namelist()]     # below the archive's one folder
+        return any(n == "constants.pkl" or n.startswith("code/") for n in names)
     except (zipfile.BadZipFile, OSError):
         return False
 
@@ -96,8 +98,8 @@ def _load_file(path, unsafe):
     torch = _torch()
     p = Path(path)
     if not p.is_file():
-        raise MontageError(f"model {shown(path)!r} is not an existing file (a .pt/.pth TorchScript archive or "
-                           "pickled module)")
+        raise MontageError(f"model {shown(path)!r} is not an existing file (a TorchScript archive or pickled "
+                           "module, .pt/.pth)")
     if _is_torchscript(p):
         if not unsafe:   # TorchScript is not a pickle, but its serialized code runs at load (__setstate__)
             raise MontageError(f"model {shown(p)} is a TorchScript archive: loading it runs code from the archive, "

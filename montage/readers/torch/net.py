@@ -18,7 +18,9 @@ from ..oihw import Output, conv_layer, plain_layer
 from ..traced import Net
 
 PREFIX = "torchvision:"
-CONVS = {f"Conv{r}d": False for r in (1, 2, 3)} | {f"ConvTranspose{r}d": True for r in (1, 2, 3)}
+CONVS = [f"Conv{r}d" for r in (1, 2, 3)] + [f"ConvTranspose{r}d" for r in (1, 2, 3)]   # in torch.nn
+# what every conv of torch.nn keeps, compiled (TorchScript) or not: a compiled module forgets its bases
+_CONV_ATTRS = ("transposed", "groups", "in_channels", "out_channels", "kernel_size")
 EXTRA = "pip install 'montage[torch]'"
 
 
@@ -60,12 +62,12 @@ class TorchNet(Net):
             cls = cls or type(sub).__name__
             params = dict(sub.named_parameters(recurse=False))
             out = Output(self, path)
-            if cls in CONVS and "weight" in params:
+            if _is_conv(sub, self.scripted) and "weight" in params:
                 bias = params.get("bias")
                 config = {k: _plain(getattr(sub, k, None)) for k in ("stride", "padding", "dilation",
                                                                        "output_padding", "padding_mode")}
                 layers.append(conv_layer(path, _numpy(params["weight"]), None if bias is None else _numpy(bias),
-                                         transpose=CONVS[cls], groups=int(sub.groups), output=out,
+                                         transpose=bool(sub.transposed), groups=int(sub.groups), output=out,
                                          config={"torch_class": cls, **config}))
             else:
                 arrays = [_numpy(p) for p in params.values()] + \
@@ -147,6 +149,15 @@ class TorchNet(Net):
             outs = self._forward(x, names, device)
             return [outs[n].float().cpu().numpy() for n in names]
         return call
+
+
+def _is_conv(module, scripted):
+    """True for a conv of torch.nn or a subclass of one (timm's Conv2dSame, EfficientNet's
+    Conv2dStaticSamePadding, weight-standardised convs): its ``weight`` is drawn as stored."""
+    torch = _torch()
+    if not scripted:
+        return isinstance(module, tuple(getattr(torch.nn, c) for c in CONVS))
+    return all(hasattr(module, a) for a in _CONV_ATTRS) and isinstance(module.transposed, bool)
 
 
 def _is_script(module):
