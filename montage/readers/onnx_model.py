@@ -23,6 +23,7 @@ from ..errors import MontageError
 from ..net import Loaded
 from ..paths import shown
 from .oihw import Output, conv_layer, plain_layer
+from .onnx_fields import field_of, fields
 from .traced import Net, prepare
 
 __all__ = ["load", "prepare"]   # the reader: prepare plans a traced Net's forward pass
@@ -84,6 +85,7 @@ class OnnxNet(Net):
     """An ONNX graph as montage's flat list of layers (one per node)."""
 
     POOLS = ("MaxPool", "AveragePool")
+    _fields = None
 
     def __init__(self, proto, name):
         from onnx import numpy_helper
@@ -191,6 +193,14 @@ class OnnxNet(Net):
                                f"({type(e).__name__}: {str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}): "
                                "give another --size") from None
         return {n: tuple(o.shape[1:]) for n, o in zip(names, outs) if isinstance(o, np.ndarray)}
+
+    def field(self, path, size):
+        """The receptive field of layer ``path`` at input ``size`` (h, w), from the graph's
+        attributes (see :mod:`montage.readers.onnx_fields`); every node's at once, kept per size."""
+        if self._fields is None or self._fields[0] != tuple(size):
+            h, w, c = size[0], size[1], self.input_geometry()[2]
+            self._fields = (tuple(size), fields(self.proto.graph, self.input.name, (h, w), self._inferred(h, w, c)))
+        return field_of(self._fields[1], self.outputs[path], path)
 
     def _session(self, h, w, c, names):
         ort = _runtime()

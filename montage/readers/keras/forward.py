@@ -14,6 +14,7 @@ from ...backend import device, keras
 from ...errors import MontageError
 from ...graph import all_layers, feature_layers, is_map, slug, walk
 from ...net import Forward, fed_size, forward_bytes, settle
+from ...receptive import field
 from .channels_last import nchw_runs, to_channels_last
 
 _EXTRACTORS = weakref.WeakKeyDictionary()
@@ -244,4 +245,5 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
                                "maps, at this input size: choose another layer or a larger --size")
     bs, loaded = settle(loaded, c, per_image, budget, batch_size, note, preprocess, mean, std, _raw_note(loaded))
     maps, reduce = _runner(model, chosen, channels_first(model))
-    return Forward(loaded, chosen, (h, w, c), shapes, bs, device(), maps, reduce)
+    return Forward(loaded, chosen, (h, w, c), shapes, bs, device(), maps, reduce,
+                   field=lambda name: field(model, name, (h, w)))
