@@ -91,7 +91,8 @@ def _draw_layer(k, name, folder, loaded, opts, style, writer, engine):
     flat = pgrid is not None
     block = {
         "layer": k.name, "kind": kind, "kernel_shape": list(k.stored_shape),
-        "grid": grid.to_dict(), "normalize": norm_entry(mode, style.clip, glo, ghi, GRID_MODES[mode], flat_groups(glo, ghi, mode)),
+        "grid": grid.to_dict(),
+        "normalize": norm_entry(mode, style.clip, glo, ghi, GRID_MODES[mode], flat_groups(glo, ghi, mode)),
         "rows": "filter" if kind != "depthwise" else None, "cols": "channel" if kind == "filters" else None,
         "channel_order": ("RGB" if kind == "rgb" else None),
         "dzi": f"layers/{name}.dzi", "png": f"layers/{name}.png" if flat else None,

@@ -210,7 +210,8 @@ def _onnx_probe():
     inits = []
 
     def conv(name, x, cin, cout, k, **attrs):
-        inits.append(onnx.numpy_helper.from_array(rng.normal(size=(cout, cin, *k)).astype(np.float32), f"{name}.weight"))
+        weight = rng.normal(size=(cout, cin, *k)).astype(np.float32)
+        inits.append(onnx.numpy_helper.from_array(weight, f"{name}.weight"))
         return h.make_node("Conv", [x, f"{name}.weight"], [name], name=name, **attrs)
 
     inits.append(onnx.numpy_helper.from_array(np.array([0, 0, 1, 2, 0, 0, 0, 1], np.int64), "pads"))
