@@ -17,11 +17,15 @@ def header(kind, loaded, style, **extra):
             **extra, **style.manifest()}
 
 
-def norm_entry(mode, clip, lo, hi, group):
-    """A block's normalisation: the mode, its group of cells and each group's range."""
+def norm_entry(mode, clip, lo, hi, group, flat=()):
+    """A block's normalisation: the mode, its group of cells, each group's range and, where there
+    are any, the groups drawn flat (``flat``: indices, see :func:`montage.normalize.flat_groups`)."""
     # float32 arrays: compact while many images accumulate; written out by json_default
-    return {"mode": mode, "clip": clip, "group": group,
-            "lo": np.asarray(lo, np.float32), "hi": np.asarray(hi, np.float32)}
+    entry = {"mode": mode, "clip": clip, "group": group,
+             "lo": np.asarray(lo, np.float32), "hi": np.asarray(hi, np.float32)}
+    if len(flat):
+        entry["flat"] = [int(i) for i in flat]
+    return entry
 
 
 def json_default(obj):

@@ -132,6 +132,9 @@ class Forward:
         where the maps are (the device); default :func:`host_reduce` of ``maps``.
     gradient : callable, optional
         ``(batch, objective)`` -> d objective / d batch, where the framework has gradients.
+    field : callable, optional
+        A layer's path -> the :class:`montage.receptive.Field` of its map at this input size,
+        raising :class:`montage.errors.MontageError` where it is unknown; None: the reader knows none.
     """
 
     loaded: Loaded
@@ -143,6 +146,7 @@ class Forward:
     maps: Callable
     reduce: Callable | None = None
     gradient: Callable | None = None
+    field: Callable | None = None
 
     @property
     def names(self):

@@ -22,6 +22,28 @@ GRID_MODES = {"global": "grid", "filter": "row", "channel": "col", "cell": "cell
 FEATURE_MODES = {"channel": "cell", "layer": "global", "image": "global"}
 
 
+# A group (a channel's map, a filter, a kernel) is flat when its range is at most FLAT_RELATIVE of
+# its grid's (the layer's: lowest group minimum to highest group maximum), or below float32's
+# smallest normal number. 1e-6 is about 8 float32 steps (2^-23 each) of the layer's range: the
+# next layer, summing this channel with the others in float32, cannot tell its variation from
+# rounding, so stretching it to full contrast would show noise (a dead filter's 1e-33 as the most
+# vivid map). Below the smallest normal, values are subnormal: fewer than 24 significant bits.
+FLAT_RELATIVE = 1e-6
+FLAT_ABSOLUTE = float(np.finfo(np.float32).tiny)
+
+
+def flat_groups(glo, ghi, mode):
+    """Indices of the groups drawn as one colour (``const_index``): those whose range is
+    negligible against the grid's (see ``FLAT_RELATIVE``). None in modes of one group per grid.
+    Groups with no finite value count as range 0."""
+    glo, ghi = np.asarray(glo, np.float64), np.asarray(ghi, np.float64)
+    if GRID_MODES.get(mode, mode) == "grid" or glo.size == 0:
+        return np.zeros(0, np.intp)
+    span = ghi - glo
+    layer = ghi.max() - glo.min()
+    return np.flatnonzero((span <= FLAT_RELATIVE * layer) | (span < FLAT_ABSOLUTE))
+
+
 def const_index(mode):
     """LUT row for a cell whose range is empty: the colormap's start, or its centre for 'symmetric'."""
     return 128 if mode == "symmetric" else 0
@@ -194,8 +216,9 @@ def grid_ranges(src, mode="global", cols=1, clip=0.0):
     Returns
     -------
     lo, hi : ndarray of float64, shape (n,)
+        ``lo == hi`` for the cells of flat groups (:func:`flat_groups`): drawn as one colour.
     group_lo, group_hi : ndarray of float64
-        The range of each group, for the manifest.
+        The range of each group, as found, for the manifest.
     """
     if not 0.0 <= clip < 50.0:
         raise MontageError(f"--clip {clip} is out of range: give a percentile in [0, 50)")
@@ -203,7 +226,10 @@ def grid_ranges(src, mode="global", cols=1, clip=0.0):
         raise MontageError(f"normalisation {mode!r} needs a full grid; use 'global' or 'cell'")
     values, axes, group = _grouped(src, mode, cols)
     glo, ghi = group_range(values, clip, symmetric=(mode == "symmetric"), axes=axes)
-    return glo[group], ghi[group], glo, ghi
+    flat = flat_groups(glo, ghi, mode)
+    shown = ghi.copy()
+    shown[flat] = glo[flat]
+    return glo[group], shown[group], glo, ghi
 
 
 def inverse_span(lo, hi):

@@ -12,7 +12,14 @@ branch's (their jumps must agree). Nested models are followed inside. Anything e
 way (upsampling, transpose convs, resizing, reshapes, custom layers) has no such field:
 :func:`field` then raises :class:`montage.errors.MontageError` naming the layer.
 
-A box may reach past the image (padding): drawn, those pixels get the gap colour.
+A box may reach past the image (padding): drawn, those pixels get the gap colour. Clipped to
+the image, it is exactly the bounding box of the pixels whose change changes the unit, except
+where a dilated window with padding skips a map's border unit while its padded taps lie where
+that unit's field would reach the image (a shallow dilated conv): there it holds a few pixels more.
+
+:func:`window`, :func:`shift` and :func:`union` are the rules themselves, for every framework:
+PyTorch's and ONNX's readers walk their own graphs with them (see
+:mod:`montage.readers.torch.fields`, :mod:`montage.readers.onnx_fields`).
 """
 
 from __future__ import annotations
@@ -67,35 +74,52 @@ def _tuple(v, rank):
     return tuple(v) if isinstance(v, (list, tuple)) else (v,) * rank
 
 
-def _slide(axis, k, s, d, padding):
-    """The field after a window of ``k`` taps, stride ``s``, dilation ``d``."""
-    n = axis.n
+def start(input_size):
+    """The field of the input itself: each pixel sees itself."""
+    return Field(tuple(Axis(1, 0, 1, int(n)) for n in input_size))
+
+
+def window(axis, k, s=1, d=1, before=0, after=0, out=None):
+    """The field after a window of ``k`` taps, stride ``s``, dilation ``d``, over the map padded
+    with ``before`` and ``after`` pixels; ``out`` units (default: the floor rule)."""
     span = (k - 1) * d + 1
-    if padding == "valid":
-        out = None if n is None else (n - span) // s + 1
-        before = 0
-    elif padding == "same":
-        out = None if n is None else (n - 1) // s + 1
-        if n is None:
-            raise MontageError("the receptive field of a 'same'-padded layer needs a fixed input size")
-        before = max((out - 1) * s + span - n, 0) // 2
-    elif padding == "causal":
-        out = None if n is None else (n - 1) // s + 1
-        before = (k - 1) * d
-    else:
-        raise ValueError(padding)
+    if out is None and axis.n is not None:
+        out = (axis.n + before + after - span) // s + 1
     return Axis(axis.jump * s, axis.start - before * axis.jump, axis.size + (span - 1) * axis.jump, out)
 
 
-def _union(fields, what):
+def shift(axis, before, after):
+    """The field after ``before``/``after`` pixels of padding (negative: cropping)."""
+    return Axis(axis.jump, axis.start - before * axis.jump, axis.size,
+                None if axis.n is None else axis.n + before + after)
+
+
+def _slide(axis, k, s, d, padding):
+    """The field after a Keras window of ``k`` taps, stride ``s``, dilation ``d``."""
+    n = axis.n
+    span = (k - 1) * d + 1
+    if padding == "valid":
+        return window(axis, k, s, d)
+    if padding == "causal":
+        return window(axis, k, s, d, (k - 1) * d, out=None if n is None else (n - 1) // s + 1)
+    if padding != "same":
+        raise ValueError(padding)
+    if n is None:
+        raise MontageError("the receptive field of a 'same'-padded layer needs a fixed input size")
+    out = (n - 1) // s + 1
+    return window(axis, k, s, d, max((out - 1) * s + span - n, 0) // 2, out=out)
+
+
+def union(fields, what):
+    """The smallest field holding every branch's, where branches meet at ``what``."""
     axes = []
     for parts in zip(*(f.axes for f in fields)):
         if len({a.jump for a in parts}) != 1 or len({a.n for a in parts}) != 1:
             raise MontageError(f"the branches meeting at {what} have different strides or sizes: no single "
                                "receptive field")
-        start = min(a.start for a in parts)
+        lo = min(a.start for a in parts)
         end = max(a.start + a.size for a in parts)
-        axes.append(Axis(parts[0].jump, start, end - start, parts[0].n))
+        axes.append(Axis(parts[0].jump, lo, end - lo, parts[0].n))
     return Field(tuple(axes))
 
 
@@ -103,7 +127,7 @@ def _through(op, inputs):
     """The field of ``op``'s output from its inputs' fields."""
     cls = _class(op)
     if cls in MERGE:
-        return _union(inputs, f"{op.name!r} ({cls})")
+        return union(inputs, f"{op.name!r} ({cls})")
     if len(inputs) != 1:
         raise MontageError(f"layer {op.name!r} ({cls}) takes {len(inputs)} inputs: its receptive field is unknown")
     (f,) = inputs
@@ -128,12 +152,10 @@ def _through(op, inputs):
         pads = [tuple(p) if isinstance(p, (list, tuple)) else (p, p) for p in
                 (pads if isinstance(pads[0], (list, tuple)) or rank > 1 else [pads])]
         sign = 1 if cls.startswith("Zero") else -1
-        return Field(tuple(Axis(a.jump, a.start - sign * p[0] * a.jump, a.size,
-                                None if a.n is None else a.n + sign * (p[0] + p[1]))
-                           for a, p in zip(f.axes, pads)))
+        return Field(tuple(shift(a, sign * p[0], sign * p[1]) for a, p in zip(f.axes, pads)))
     raise MontageError(f"the receptive field of this layer is unknown: {op.name!r} ({cls}) lies on the way "
                        "from the input (upsampling, transpose convs, resizing, reshapes and custom layers have "
-                       "no fixed field); use --score mean, which shows whole images")
+                       "no fixed field)")
 
 
 def _tensor_field(tensor, known, memo):
@@ -171,8 +193,7 @@ def field(model, path, input_size):
         (height, width) fed to the model.
     """
     graph = getattr(model, "_functional", None) or model
-    start = Field(tuple(Axis(1, 0, 1, int(n)) for n in input_size))
-    known = {id(graph.inputs[0]): start}
+    known = {id(graph.inputs[0]): start(input_size)}
     names = path.split("/")
     owner = graph
     for i, name in enumerate(names):

@@ -27,7 +27,6 @@ from .partials import (PARTIAL, check_readable, identity, merge_inputs, read_par
 from .patches import draw
 from .paths import shown
 from .preprocess import describe_preprocess
-from .receptive import field as receptive_field
 from .result import Result, in_temporary_folder
 from .signatures import api
 from .style import Style
@@ -89,6 +88,25 @@ def _block(name, state, field, shape, layout, geometry, paths, score):
                   "positive": [float(f"{v:.4g}") for v in positive]},
         "dead": [int(c) for c in np.flatnonzero(state.positive == 0)],
     }
+
+
+def _fields(fwd, quiet):
+    """Each layer's receptive field, or None (whole images) where the reader cannot work it out,
+    said in one note."""
+    fields, unknown = [], []
+    for name in fwd.names:
+        try:
+            if fwd.field is None:
+                raise MontageError(f"montage works out no receptive fields for {fwd.loaded.name}")
+            fields.append(fwd.field(name))
+        except MontageError as e:
+            fields.append(None)
+            unknown.append((name, str(e)))
+    if unknown:
+        names = ", ".join(n for n, _ in unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+        note(f"{len(unknown)} layer(s) without an exact receptive field ({names}) show whole images: "
+             f"{unknown[0][1]}", quiet)
+    return fields
 
 
 # ---- the command ----
@@ -213,11 +231,7 @@ def run(opts: ExamplesOptions) -> Result:
     if opts.shard is None:    # all canvases are alive until written: they must fit before the pass
         pitch = int(opts.cell) + style.gap
         check_fits(sum(s[2] for s in fwd.shapes) * pitch, top * pitch, 4, "examples canvases of all layers")
-    if score == "max" and fwd.loaded.reader != "keras":
-        raise MontageError(f"--score max shows each unit's receptive field, which montage works out from Keras "
-                           f"graphs only: use --score mean for {fwd.loaded.name} (a PyTorch or ONNX model)")
-    fields = [receptive_field(fwd.loaded.model, name, fwd.input_shape[:2]) if score == "max" else None
-              for name in fwd.names]
+    fields = _fields(fwd, opts.quiet) if score == "max" else [None] * len(fwd.names)
     if not opts.merge:
         note(f"{len(job.chosen)} image(s) x {sum(s[2] for s in fwd.shapes):,} channels of {len(fwd.names)} layers: "
              f"top {top} by spatial {score}; forward pass on {fwd.device}, batches of {fwd.batch_size}",

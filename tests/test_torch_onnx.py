@@ -213,8 +213,10 @@ def test_examples_of_a_torch_module_rank_by_the_hooked_means(tmp_path):
             assert [e["image"] for e in row] == [imgs[i] for i in order], (block["layer"], c)
             np.testing.assert_allclose([e["score"] for e in row], means[order, c], rtol=1e-5, atol=1e-4)
             assert all(e["box"] == [0, 0, SIDE, SIDE] for e in row)     # the whole image
-    with pytest.raises(montage.MontageError, match="Keras graphs only: use --score mean for Kinds"):
-        montage.examples(module, imgs, tmp_path / "max", size=SIDE, quiet=True)     # --score max
+    m = montage.examples(module, imgs, tmp_path / "max", layers=["stem", "up"], size=SIDE, quiet=True)  # --score max
+    stem, up = m["views"][0]["blocks"]
+    assert stem["field"] == {"jump": [1, 1], "start": [-1, -1], "size": [3, 3]}     # receptive fields (torch.fx)
+    assert up["field"] is None     # after a transpose conv: whole images
 
 
 def _torchvision_loads():

@@ -750,3 +750,27 @@ def test_features_page_scales_with_many_images(browser, tmp_path):
     assert len(set(round(y) for y in ys)) >= 3                          # rows of atlases: a grid
     assert not page.errors
     page.close()
+
+
+def test_readout_says_a_flat_filter_is_drawn_as_one_colour(browser, tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="c")])
+    w, b = model.get_layer("c").get_weights()
+    w[..., 1] *= 1e-35                                      # a dead filter
+    model.get_layer("c").set_weights([w, b])
+    out = tmp_path / "flat"
+    m = montage.filters(model, ["c"], out, normalize="filter", quiet=True)
+    block = m["views"][0]["blocks"][0]
+    assert block["normalize"]["flat"] == [1]
+    page = open_page(browser, (out / "index.html").as_uri())
+    for f, flat in ((1, True), (2, False)):
+        k = f * block["grid"]["cols"] + 1
+        zoom_to_cell(page, block, k)
+        hover(page, block, k)
+        page.wait_for_function(f"() => document.getElementById('readout').dataset.filter === '{f}'")
+        ro = readout(page)
+        assert (ro["data"].get("flat") == "1") is flat and ("drawn as one colour" in ro["text"]) is flat, ro
+    assert page.errors == []
+    page.close()

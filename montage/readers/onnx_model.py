@@ -23,6 +23,7 @@ from ..errors import MontageError
 from ..net import Loaded
 from ..paths import shown
 from .oihw import Output, conv_layer, keras_shape, plain_layer
+from .onnx_fields import field_of, fields
 from .onnx_names import node_names
 from .traced import Net, prepare
 
@@ -99,6 +100,7 @@ class OnnxNet(Net):
     names a node's output too: ``config['alias_of']`` names the node)."""
 
     POOLS = ("MaxPool", "AveragePool")
+    _fields = None
 
     def __init__(self, proto, name):
         self.proto, graph = proto, proto.graph
@@ -206,6 +208,14 @@ class OnnxNet(Net):
             self._default = {layer: keras_shape(info[t][1][1:]) for layer, t in self.outputs.items()
                              if t in info and info[t][1] and None not in info[t][1][1:]}
         return super().default_shapes()
+
+    def field(self, path, size):
+        """The receptive field of layer ``path`` at input ``size`` (h, w), from the graph's
+        attributes (see :mod:`montage.readers.onnx_fields`); every node's at once, kept per size."""
+        if self._fields is None or self._fields[0] != tuple(size):
+            h, w, c = size[0], size[1], self.input_geometry()[2]
+            self._fields = (tuple(size), fields(self.proto.graph, self.input.name, (h, w), self._inferred(h, w, c)))
+        return field_of(self._fields[1], self.outputs[path], path)
 
     def _session(self, h, w, c, names):
         ort = _runtime()

@@ -32,6 +32,11 @@ class Net(Model):
     shape_error = None    # why the layers' output shapes are unknown, where they are
     _default = None
 
+    def field(self, path, size):
+        """The receptive field (:class:`montage.receptive.Field`) of layer ``path``'s map at input
+        ``size`` (h, w); raises :class:`montage.errors.MontageError` where it is unknown."""
+        raise MontageError(f"model {self.name!r}: montage works out no receptive fields for it")
+
     def default_shapes(self):
         """Every layer's output shape, Keras style, at the model's default input size (once)."""
         if self._default is None:
@@ -100,4 +105,5 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
     if net.fixed_batch and bs != net.fixed_batch:
         raise MontageError(f"the model takes batches of {net.fixed_batch}, which need {net.fixed_batch * per_image / 1e9:.1f} "
                            "GB for the forward pass: use a smaller --size or fewer layers (--layer)")
-    return Forward(loaded, chosen, (h, w, c), shapes, bs, net.device, _maps(net.runner([n.name for n in chosen])))
+    return Forward(loaded, chosen, (h, w, c), shapes, bs, net.device, _maps(net.runner([n.name for n in chosen])),
+                   field=lambda name: net.field(name, (h, w)))

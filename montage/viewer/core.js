@@ -126,14 +126,22 @@
     }
     return q.channel;
   }
+  /* the normalisation group of cell k: its index into normalize.lo, .hi and .flat */
+  function cellGroup(b, k) {
+    var nrm = b.normalize, g = b.grid;
+    if (nrm.group === "row") return Math.floor(k / g.cols);
+    if (nrm.group === "col") return k % g.cols;
+    if (nrm.group === "cell") return k;
+    return 0;
+  }
   function cellRange(b, k) {
-    var nrm = b.normalize, g = b.grid, i;
-    if (!nrm) return null;   // examples: pictures, not values
-    if (nrm.group === "row") i = Math.floor(k / g.cols);
-    else if (nrm.group === "col") i = k % g.cols;
-    else if (nrm.group === "cell") i = k;
-    else i = 0;
-    return [nrm.lo[i], nrm.hi[i]];
+    if (!b.normalize) return null;   // examples: pictures, not values
+    var i = cellGroup(b, k);
+    return [b.normalize.lo[i], b.normalize.hi[i]];
+  }
+  /* whether cell k was drawn as one flat colour: its group's range is negligible beside the layer's */
+  function cellFlat(b, k) {
+    return !!(b.normalize && b.normalize.flat && b.normalize.flat.indexOf(cellGroup(b, k)) >= 0);
   }
 
   app.OSD = OSD;
@@ -150,4 +158,5 @@
   app.cellNames = cellNames;
   app.cellIndex = cellIndex;
   app.cellRange = cellRange;
+  app.cellFlat = cellFlat;
 })(window.montage = {});

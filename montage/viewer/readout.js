@@ -111,6 +111,10 @@
       lines.push("value    " + (a !== null ? fmt(a) : loading(v)));
     }
     lines.push("range    " + fmt(rg[0]) + " .. " + fmt(rg[1]));
+    if (app.cellFlat(b, h.k)) {   // a dead or constant channel: stretched, its rounding would look vivid
+      r.dataset.flat = "1";
+      lines.push("flat     range negligible beside the layer's (at most 1e-6 of it): drawn as one colour");
+    }
     lines.push("scale    " + b.normalize.mode + (b.normalize.clip > 0 ? ", clip " + fmt(b.normalize.clip) + "%" : ""));
     r.appendChild(el("div", lines.join("\n")));
     if (b.kind !== "features" && v) {

@@ -15,6 +15,7 @@ from ...errors import MontageError
 from ...graph import all_layers, feature_layers, is_map, slug, walk
 from ...net import Forward, fed_size, forward_bytes, raw_note, settle, too_small
 from ...preprocess import Feed
+from ...receptive import field
 from .channels_last import nchw_runs, to_channels_last
 
 _EXTRACTORS = weakref.WeakKeyDictionary()
@@ -270,4 +271,5 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
                                "maps: choose another layer (montage layers --model ... lists them)")
     bs, loaded = settle(loaded, c, per_image, budget, batch_size, note, feed, _raw_note(loaded, c))
     maps, reduce = _runner(model, chosen, channels_first(model))
-    return Forward(loaded, chosen, (h, w, c), shapes, bs, device(), maps, reduce)
+    return Forward(loaded, chosen, (h, w, c), shapes, bs, device(), maps, reduce,
+                   field=lambda name: field(model, name, (h, w)))

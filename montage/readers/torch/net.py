@@ -16,6 +16,7 @@ import numpy as np
 from ...errors import MontageError
 from ..oihw import Output, conv_layer, plain_layer
 from ..traced import Net
+from .fields import field_of, fields
 
 PREFIX = "torchvision:"
 CONVS = [f"Conv{r}d" for r in (1, 2, 3)] + [f"ConvTranspose{r}d" for r in (1, 2, 3)]   # in torch.nn
@@ -50,6 +51,7 @@ class TorchNet(Net):
     """An ``nn.Module`` (or TorchScript module) as montage's flat list of layers."""
 
     POOLS = ("MaxPool2d", "AvgPool2d")
+    _fields = None
 
     def __init__(self, module, name, own=True):
         self.module, self.scripted = module, _is_script(module)
@@ -140,6 +142,13 @@ class TorchNet(Net):
                                f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}): give "
                                "another --size, or a model whose forward takes one image tensor") from None
         return {k: tuple(v.shape[1:]) for k, v in outs.items()}
+
+    def field(self, path, size):
+        """The receptive field of module ``path`` at input ``size`` (h, w), from the module's
+        ``torch.fx`` graph (see :mod:`montage.readers.torch.fields`); every module's at once, kept per size."""
+        if self._fields is None or self._fields[0] != tuple(size):
+            self._fields = (tuple(size), fields(_torch(), self.module, tuple(size), self.input_geometry()[2]))
+        return field_of(self._fields[1], path)
 
     def runner(self, names):
         """A function from a batch (n, C, H, W) to the named layers' outputs, as numpy."""
