@@ -196,19 +196,20 @@ def fed_size(name, geometry, size=None, note=lambda msg: None):
 
 
 def too_small(name, h, w, works, free):
-    """One line for a model that cannot run at ``h`` x ``w``: the smallest square side it takes,
-    found by ``works(side) -> bool`` (where the size is ``free``; the maps shrink with the input)."""
-    hint = "another --size"
-    if free and not works(max(h, w)):
-        lo, hi = max(h, w), max(h, w)
-        while not works(hi) and hi < 8192:
-            lo, hi = hi, hi * 2
-        if works(hi):
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                lo, hi = (lo, mid) if works(mid) else (mid, hi)
-            hint = f"its layers need at least {hi} x {hi}: give --size {hi} or more"
-    return f"model {name!r} cannot take {w} x {h} (width x height) images: {hint}"
+    """One line for a model that cannot run at ``h`` x ``w`` but can at a larger square side (the
+    smallest, found by ``works(side) -> bool`` up to 1024 where the size is ``free``), else None."""
+    if not free:
+        return None
+    lo = hi = max(h, w)
+    while not works(hi):
+        if hi >= 1024:
+            return None     # not a matter of size: the reader's own error says what is wrong
+        lo, hi = hi, min(hi * 2, 1024)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if works(mid) else (mid, hi)
+    return (f"model {name!r} cannot take {w} x {h} (width x height) images: its layers need at least "
+            f"{hi} x {hi}: give --size {hi} or more")
 
 
 def default_batch_size(per_image, budget_bytes, asked=None):

@@ -266,7 +266,7 @@ def test_torchvision_resnet18_filters_and_features(resnet18, tmp_path):
     m = montage.features(resnet18, [str(img[0])], tmp_path / "o", layers=["conv1", "layer3.1.conv2", "maxpool"],
                          values=-1, quiet=True)
     assert m["model"] == {"name": "torchvision:resnet18", "source": "torchvision.models.resnet18", "input_order": "rgb",
-                          "preprocess": "torch"} and m["input_size"] == 224
+                          "preprocess": "torch", "bgr": False, "resize": "stretch"} and m["input_size"] == 224
     rgb = read_rgb(img[0], 224).astype(np.float32) / 255
     x = ((rgb - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]).astype(np.float32).transpose(2, 0, 1)[None]
     want = _hooked(own, np.ascontiguousarray(x), ["conv1", "layer3.1.conv2", "maxpool"])

@@ -87,14 +87,16 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
     try:
         traced = net.trace(h, w, c)
     except MontageError:
-        if None not in geometry[:2] or works(max(h, w)):
+        why = too_small(net.name, h, w, works, None in geometry[:2])
+        if why is None:
             raise
-        raise MontageError(too_small(net.name, h, w, works, True)) from None
+        raise MontageError(why) from None
     maps = {k: (s[1], s[2], s[0]) for k, s in traced.items() if len(s) == 3}   # (C, H, W) -> (H, W, C)
     chosen = _choose(net, names, maps)
     shapes = [maps[n.name] for n in chosen]
     if any(min(shape) <= 0 for shape in shapes):
-        raise MontageError(too_small(net.name, h, w, works, None in geometry[:2]))
+        raise MontageError(too_small(net.name, h, w, works, None in geometry[:2])
+                           or f"a layer's maps are empty at {w} x {h} (width x height): give a larger --size")
     per_image = forward_bytes(shapes, maps.values(), h, w, c)
     if net.fixed_batch:
         if batch_size not in (None, net.fixed_batch):

@@ -263,8 +263,9 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
         except MontageError:
             raise
         except Exception:
-            geometry = input_geometry(model)
-            raise MontageError(too_small(model.name, h, w, works, None in geometry[:2])) from None
+            why = too_small(model.name, h, w, works, None in input_geometry(model)[:2])
+            raise MontageError(why or f"model {model.name!r} cannot take {w} x {h} (width x height) images: "
+                               "give another --size") from None
     for node, shape in zip(chosen, shapes):
         if len(shape) != 3:
             raise MontageError(f"layer {node.name!r} outputs shape {shape}, not (height, width, channels) "
