@@ -88,3 +88,32 @@ def check_keras_file(path):
         raise
     except Exception:   # unreadable (corrupt, an unknown compression, ...): the loader says why in one line
         return
+
+
+def check_sharded_weights(path):
+    """Check Keras' sharded weights (``NAME.weights.json`` and its ``.weights.h5`` shards) before
+    Keras reads them: the index names plain files beside it (regular files, not links), and
+    every shard passes :func:`check_keras_file`."""
+    import json
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    if path.stat().st_size > 64 << 20:
+        _refuse(path, "is a sharded-weights index of more than 64 MiB")
+    try:
+        index = json.loads(path.read_text())
+        named = index["weight_map"].values()
+        names = {n for v in named for n in ([v] if isinstance(v, str) else v)}
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, UnicodeDecodeError):
+        _refuse(path, "is not a Keras sharded-weights index (JSON with a weight_map)")
+    base = path.name[:-len(".weights.json")] if path.name.endswith(".weights.json") else path.stem
+    names.add(f"{base}_00000.weights.h5")      # Keras opens the first shard by its own name
+    for name in sorted(names):
+        if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+            _refuse(path, f"names a shard {name!r} outside its folder")
+        shard = path.with_name(name)
+        if os.path.islink(shard) or (shard.exists() and not shard.is_file()):
+            _refuse(path, f"names a shard {name!r} that is a link or not a regular file")
+        if shard.exists():
+            check_keras_file(shard)

@@ -142,6 +142,44 @@ def test_weights_file_with_external_storage_is_refused(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_sharded_keras_weights_are_checked_shard_by_shard(model_file, tmp_path):
+    """``--weights NAME.weights.json``: Keras reads the shards its index names; each is checked."""
+    import h5py
+    import keras
+
+    model = keras.models.load_model(model_file)
+    folder = tmp_path / "w"
+    folder.mkdir()
+    model.save_weights(folder / "m.weights.json", max_shard_size=0.0000012)
+    shards = sorted(folder.glob("*.weights.h5"))
+    assert len(shards) > 1
+    r = run("filters", "--model", str(model_file), "--weights", str(folder / "m.weights.json"), "--layer", "conv_a",
+            "--out", str(tmp_path / "ok"))
+    assert r.returncode == 0, r.stderr           # the real thing loads
+    index = json.loads((folder / "m.weights.json").read_text())
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(SECRET.tobytes())
+
+    def attempt(needle):
+        one_line(run("filters", "--model", str(model_file), "--weights", str(folder / "m.weights.json"),
+                     "--out", str(tmp_path / "o")), needle)
+        assert not (tmp_path / "o").exists()
+
+    key = next(iter(index["weight_map"]))
+    evil = dict(index, weight_map={**index["weight_map"], key: "../elsewhere.weights.h5"})
+    (folder / "m.weights.json").write_text(json.dumps(evil))
+    attempt("outside its folder")
+    (folder / "m.weights.json").write_text(json.dumps(index))
+    last = shards[-1]
+    last.rename(tmp_path / "moved.h5")
+    last.symlink_to(tmp_path / "moved.h5")
+    attempt("is a link")
+    last.unlink()
+    with h5py.File(last, "w") as f:
+        f.create_dataset("vars/0", (3, 3, 3, 5), "float32", external=[(str(secret), 0, SECRET.nbytes)])
+    attempt("in another file")
+
+
 # ---- bombs ----
 
 def test_zip_member_that_unpacks_to_far_more_is_refused(model_file, tmp_path):
@@ -552,3 +590,29 @@ def test_a_partial_with_a_bad_input_shape_is_one_line(model_file, partial, tmp_p
     p0, imgs = partial
     _tamper(p0, lambda m: m["identity"].__setitem__("input_shape", []))
     one_line(_merge(model_file, p0, tmp_path / "o"), "is not a partial result")
+
+
+GLIB_LOG = """
+import ctypes, ctypes.util, glob, os, sys
+if sys.argv[1] == "routed":
+    from montage.vips import vips
+    pyvips = vips()
+else:
+    import pyvips
+found = glob.glob(os.path.join(os.path.dirname(pyvips.__file__), "..", "pyvips_binary.libs", "libvips*.so*"))
+lib = ctypes.CDLL(found[0] if found else ctypes.util.find_library("glib-2.0"))
+lib.g_log(b"GLib-GObject", 8, b"%s", b"g_object_unref: assertion 'G_IS_OBJECT (object)' failed")
+"""
+
+
+def test_glib_criticals_reach_the_logger_not_the_terminal():
+    """The GLib-GObject-CRITICAL line a bad TIFF printed: GLib's domains go to pyvips' logger."""
+    import subprocess
+    import sys
+
+    bare = subprocess.run([sys.executable, "-c", GLIB_LOG, "bare"], capture_output=True, text=True)
+    if bare.returncode != 0:
+        pytest.skip(f"GLib's g_log is not reachable here: {bare.stderr[-200:]}")
+    assert "GLib-GObject-CRITICAL" in bare.stderr          # the line exists without montage's routing
+    routed = subprocess.run([sys.executable, "-c", GLIB_LOG, "routed"], capture_output=True, text=True)
+    assert routed.returncode == 0 and routed.stderr == "", routed.stderr

@@ -13,7 +13,7 @@ from ...errors import MontageError
 from ...graph import all_layers
 from ...net import Loaded
 from ...paths import shown
-from ...untrusted import check_keras_file
+from ...untrusted import check_keras_file, check_sharded_weights
 from ..applications import APPLICATIONS, BGR, hed_description, hed_weights_file, read_hed_kernels
 
 WEIGHT_SOURCES = ("hed", "imagenet", "random")
@@ -41,7 +41,10 @@ def _load_weights_file(model, path):
     if not p.is_file():
         choices = ", ".join(WEIGHT_SOURCES)
         raise MontageError(f"weights {shown(path)!r} are neither {choices} nor an existing file")
-    check_keras_file(p)
+    if p.name.endswith(".json"):     # Keras' sharded weights: an index and .weights.h5 shards beside it
+        check_sharded_weights(p)
+    else:
+        check_keras_file(p)
     try:
         with warnings.catch_warnings():   # one warning per skipped layer would bury the one line
             warnings.simplefilter("ignore")
