@@ -110,6 +110,23 @@ def _slide(axis, k, s, d, padding):
     return window(axis, k, s, d, max((out - 1) * s + span - n, 0) // 2, out=out)
 
 
+CONST = "const"     # a tensor of a traced graph that depends on no pixel of the image
+
+
+class Unknown(str):
+    """Why a traced tensor has no field (kept, not raised: it may lie off the way asked for)."""
+
+
+def join(fields, what):
+    """Where several inputs' fields meet in a traced graph (elementwise ops, concatenation)."""
+    maps = [f for f in fields if f is not CONST]
+    if not maps:
+        return CONST
+    if len({tuple(x.n for x in f.axes) for f in maps}) > 1 and any(all(x.n == 1 for x in f.axes) for f in maps):
+        return Unknown(f"a map pooled to 1 x 1 meets it at {what}: each unit sees the whole image")
+    return union(maps, what)
+
+
 def union(fields, what):
     """The smallest field holding every branch's, where branches meet at ``what``."""
     axes = []

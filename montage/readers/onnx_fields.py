@@ -12,7 +12,8 @@ field unknown, and the node is named.
 from __future__ import annotations
 
 from ..errors import MontageError
-from ..receptive import Field, shift, start, union, window
+from ..receptive import CONST, Field, join, shift, start, window
+from ..receptive import Unknown as _Unknown
 
 # nodes whose output pixel (y, x) depends on their inputs' pixel (y, x) only (constant operands aside)
 ELEMENTWISE = {
@@ -25,11 +26,6 @@ ELEMENTWISE = {
 POOLS = {"MaxPool", "AveragePool", "LpPool"}
 GLOBAL_POOLS = {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"}
 NO_PIXELS = {"Shape", "Size"}
-CONST = "const"     # a tensor that depends on no pixel of the image
-
-
-class _Unknown(str):
-    """Why a tensor has no field (kept, not raised: the tensor may lie off the way asked for)."""
 
 
 def _attrs(node):
@@ -96,16 +92,6 @@ def _slide(f, node, a, kernel, sizes):
     return Field(tuple(axes))
 
 
-def _join(fields, node):
-    """Where several inputs' fields meet (broadcasting elementwise nodes, Concat)."""
-    maps = [f for f in fields if f is not CONST]
-    if not maps:
-        return CONST
-    if len({tuple(x.n for x in f.axes) for f in maps}) > 1 and any(all(x.n == 1 for x in f.axes) for f in maps):
-        return _Unknown(f"a map pooled to 1 x 1 meets it at {node.op_type} node {node.name!r}: each unit sees "
-                        "the whole image")
-    return union(maps, f"{node.op_type} node {node.name!r}")
-
 
 def _step(node, fields, graph, consts, sizes):
     """The field of ``node``'s outputs from its inputs' ``fields``."""
@@ -114,9 +100,9 @@ def _step(node, fields, graph, consts, sizes):
     if op in NO_PIXELS or all(f is CONST for f in known):
         return CONST
     if op in ELEMENTWISE:
-        return _join(known, node)
+        return join(known, f"{node.op_type} node {node.name!r}")
     if op == "Concat" and a.get("axis") in (1, -3):
-        return _join(known, node)
+        return join(known, f"{node.op_type} node {node.name!r}")
     data = fields[0]
     if data is CONST or any(f is not CONST for f in fields[1:] if f is not None):
         raise MontageError(f"{op} node {node.name!r} takes pixels in more than its data input")

@@ -14,7 +14,8 @@ zeros), or a module ``torch.fx`` cannot trace, leaves the field unknown, saying 
 from __future__ import annotations
 
 from ...errors import MontageError
-from ...receptive import Field, shift, start, union, window
+from ...receptive import CONST, Field, join, shift, start, window
+from ...receptive import Unknown as _Unknown
 
 # functions, methods and modules whose output pixel (y, x) depends on their inputs' pixel (y, x) only
 POINTWISE = {
@@ -41,11 +42,6 @@ SIGNATURES = {
     "chunk": ("input", "chunks", "dim"), "split": ("input", "split_size", "dim"),
     "softmax": ("input", "dim"), "log_softmax": ("input", "dim"),
 }
-CONST = "const"    # depends on no pixel of the image
-
-
-class _Unknown(str):
-    """Why a node has no field (kept, not raised: the node may lie off the way asked for)."""
 
 
 class _Parts:
@@ -89,14 +85,6 @@ def _adaptive(f, size):
     return Field(tuple(axes))
 
 
-def _join(values, what):
-    maps = [v for v in values if v is not CONST]
-    if not maps:
-        return CONST
-    if len({tuple(x.n for x in f.axes) for f in maps}) > 1 and any(all(x.n == 1 for x in f.axes) for f in maps):
-        return _Unknown(f"a map pooled to 1 x 1 meets it at {what}: each unit sees the whole image")
-    return union(maps, what)
-
 
 def _bound(name, args, kwargs):
     names = SIGNATURES.get(name, ())
@@ -131,10 +119,10 @@ def _function_step(name, what, args, kw, weight_shape):
     if name in ("cat", "concat", "concatenate"):
         if b.get("dim", 0) not in (1, -3):
             raise MontageError(f"{what} joins along dim {b.get('dim', 0)}, not channels")
-        return _join(list(b["tensors"]), what)
+        return join(list(b["tensors"]), what)
     tensors = [v for v in list(args) + list(kw.values()) if isinstance(v, Field) or v is CONST]
     if name in POINTWISE or (name in ("softmax", "log_softmax") and b.get("dim") in (1, -3)):
-        return _join(tensors, what)
+        return join(tensors, what)
     f = b.get("input")
     if not isinstance(f, Field) or any(isinstance(t, Field) for t in tensors if t is not f):
         raise MontageError(f"{what} lies on the way from the input")
