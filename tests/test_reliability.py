@@ -402,7 +402,7 @@ def test_features_on_free_size_grey_and_rgba_models(tmp_path):
         r = run("features", "--model", _save(m, tmp_path / f"ch{channels}.keras"), "--image", str(img),
                 "--size", "64", "--out", str(out), "--normalize", "layer")
         assert r.returncode == 0, r.stderr.decode()[-3000:]
-        assert b"the model takes 36 x 36 images: --size 64 is not used" in r.stderr
+        assert b"the model takes 36 x 36 (width x height) images: --size 64 is not used" in r.stderr
         block = read_manifest(out)["views"][0]["blocks"][0]
         rgb = read_rgb(img, 36).astype(np.float32)
         if channels == 1:   # ITU-R BT.601 luma
