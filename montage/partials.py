@@ -176,7 +176,7 @@ def merge_inputs(opts, ident, named):
                            "leave out --size (--merge takes it from them)")
     recorded, feed = ident["preprocess"], ident["feed"]
     for name, mine in (("bgr", opts.bgr), ("resize", opts.resize)):
-        if mine != feed[name] and mine != type(mine)():   # given (not the default), and different
+        if mine != feed[name] and mine != getattr(Feed(), name):   # given (not the default), and different
             raise MontageError(f"--{name} differs: the partial results were fed with {name} {feed[name]}; "
                                f"leave out --{name} (--merge takes it from them)")
     prep, mean, std = opts.preprocess, opts.mean, opts.std

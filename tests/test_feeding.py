@@ -150,6 +150,16 @@ def test_resize_is_recorded_and_examples_patches_come_from_the_fitted_picture(tm
                               score="mean", top=1, cell=32, quiet=True).canvas("c")
     grey = (canvas[..., :3] == 114).all(-1).sum()
     assert grey >= 2 * 16 * 32, grey
+    # a merge takes the fitting from its partial results: no --resize needed, a different one named
+    kw = dict(resize="letterbox", score="mean", top=1, cell=32, quiet=True)
+    montage.examples(str(tmp_path / "m.keras"), [str(tmp_path / "in")], tmp_path / "p0", shard=(0, 1), **kw)
+    merged = montage.examples(None, [str(tmp_path / "in")], tmp_path / "merged", merge=[str(tmp_path / "p0")],
+                              cell=32, quiet=True)
+    assert merged["model"]["resize"] == "letterbox"
+    np.testing.assert_array_equal(merged.canvas("c"), canvas)
+    with pytest.raises(montage.MontageError, match="--resize differs"):
+        montage.examples(None, [str(tmp_path / "in")], tmp_path / "m2", merge=[str(tmp_path / "p0")],
+                         resize="crop", quiet=True)
     one_line(run("features", "--model", str(tmp_path / "m.keras"), "--image", str(imgs[0]), "--resize", "squash",
                  "--out", str(tmp_path / "x")), "--resize")
     one_line(run("features", "--model", str(tmp_path / "m.keras"), "--image", str(imgs[0]), "--size", "4,5,6",
