@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .console import note, progress
-from .fitting import fit_exactly, fitted
+from .fitting import fit_exactly, fitted, sides
 from .errors import MontageError
 from .paths import shown
 from .preprocess import preprocess
@@ -178,7 +178,7 @@ def read_rgb(path, size, resize="stretch"):
     """
     pyvips = vips()
 
-    h, w = (size, size) if np.isscalar(size) else size
+    h, w = sides(size)
     try:
         im = _open(path)
         if _size_problem(im):

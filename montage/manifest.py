@@ -8,6 +8,7 @@ import numpy as np
 from . import viewer
 from ._version import __version__
 from .console import note
+from .normalize import flat_groups
 
 
 def header(kind, loaded, style, **extra):
@@ -17,9 +18,10 @@ def header(kind, loaded, style, **extra):
             **extra, **style.manifest()}
 
 
-def norm_entry(mode, clip, lo, hi, group, flat=()):
-    """A block's normalisation: the mode, its group of cells, each group's range and, where there
-    are any, the groups drawn flat (``flat``: indices, see :func:`montage.normalize.flat_groups`)."""
+def norm_entry(mode, clip, lo, hi, group):
+    """A block's normalisation: the mode, its group of cells (a grid mode's group: 'grid', 'row',
+    'col' or 'cell'), each group's range and, where there are any, the groups drawn flat."""
+    flat = flat_groups(lo, hi, group)
     # float32 arrays: compact while many images accumulate; written out by json_default
     entry = {"mode": mode, "clip": clip, "group": group,
              "lo": np.asarray(lo, np.float32), "hi": np.asarray(hi, np.float32)}

@@ -23,7 +23,7 @@ from . import images as imgs
 from .canvas import available_memory
 from .errors import MontageError
 from .fitting import sides
-from .preprocess import describe_preprocess, mode_problem
+from .preprocess import describe_preprocess, mode_problem, per_channel
 
 # ---- the loaded network ----
 
@@ -238,10 +238,8 @@ def choose_preprocess(loaded, feed, channels=3, raw_note=None, note=lambda msg: 
     elif feed.mean is not None or feed.std is not None:
         prep = {"mean": tuple(feed.mean) if feed.mean is not None else (0.0,),
                 "std": tuple(feed.std) if feed.std is not None else (1.0,)}
-        for key, v in prep.items():
-            if len(v) not in (1, channels):
-                raise MontageError(f"--{key} has {len(v)} numbers but model {loaded.name!r} takes {channels} "
-                                   f"channel(s): give one number (every channel) or {channels}")
+        for key, v in prep.items():    # refused now, before any image is read
+            per_channel(v, channels, key)
     elif loaded.preprocess != "none":
         prep = loaded.preprocess
     else:

@@ -34,7 +34,8 @@ FLAT_ABSOLUTE = float(np.finfo(np.float32).tiny)
 
 def flat_groups(glo, ghi, mode):
     """Indices of the groups drawn as one colour (``const_index``): those whose range is
-    negligible against the grid's (see ``FLAT_RELATIVE``). None in modes of one group per grid.
+    negligible against the grid's (see ``FLAT_RELATIVE``). ``mode``: a grid mode or its group
+    ('grid', 'row', 'col', 'cell'); none in modes of one group per grid.
     Groups with no finite value count as range 0."""
     glo, ghi = np.asarray(glo, np.float64), np.asarray(ghi, np.float64)
     if GRID_MODES.get(mode, mode) == "grid" or glo.size == 0:

@@ -75,10 +75,12 @@ def mode_problem(mode, channels, bgr=False):
     return None
 
 
-def _per_channel(values, channels, name):
+def per_channel(values, channels, name):
+    """``values`` (one number, or one per channel) as float32, or one line if their count does not
+    fit ``channels``."""
     v = np.asarray(values, np.float32).reshape(-1)
     if v.size not in (1, channels):
-        raise MontageError(f"--{name} has {v.size} numbers but the model takes {channels} channels: give one "
+        raise MontageError(f"--{name} has {v.size} numbers but the model takes {channels} channel(s): give one "
                            f"number (every channel) or {channels}")
     return v
 
@@ -96,14 +98,14 @@ def preprocess(batch, mode, channels=3, bgr=False):
     x = to_channels(batch, channels)
     if bgr:
         x = np.concatenate([x[..., 2::-1], x[..., 3:]], axis=-1)
-    why = None if callable(mode) or isinstance(mode, dict) else mode_problem(mode, channels, bgr)
+    why = mode_problem(None if callable(mode) or isinstance(mode, dict) else mode, channels, bgr)
     if why:
         raise MontageError(why)
     if callable(mode):
         x = mode(x)
     elif isinstance(mode, dict):
-        x = (x - _per_channel(mode.get("mean", 0.0), channels, "mean")) / _per_channel(mode.get("std", 1.0),
-                                                                                        channels, "std")
+        x = (x - per_channel(mode.get("mean", 0.0), channels, "mean")) / per_channel(mode.get("std", 1.0),
+                                                                                      channels, "std")
     elif mode == "torch":
         mean, std = (TORCH_MEAN[::-1], TORCH_STD[::-1]) if bgr else (TORCH_MEAN, TORCH_STD)
         x = (x / np.float32(255.0) - mean) / std

@@ -38,7 +38,7 @@ def activations(model: Any, images: Any, layers: Sequence[str] | None = None, ba
     ...     print(paths[0], acts["block1_conv1"].shape)
     """
     feed = FedOptions(model=model, size=size, preprocess=preprocess, mean=mean, std=std, bgr=bgr,
-                      resize=resize, out="unused").feed     # the checks of features' options
+                      resize=resize).feed     # the checks of features' options
     loaded = load_model(model, weights, size=size)
     fwd = prepare(loaded, layers, size, batch_size, feed=feed)
     for batch, outs in fwd.run(imgs.find_images(images)):

@@ -21,7 +21,7 @@ from .input_options import FeaturesOptions
 from .layout import LAYER_GAP, Grid, near_square, scale_at_least, shelf_pack
 from .manifest import finish_views, header, norm_entry, read_view, write_values, write_view
 from .models import load_model, prepare
-from .normalize import FEATURE_MODES, GRID_MODES, flat_groups, grid_ranges, group_range
+from .normalize import FEATURE_MODES, GRID_MODES, grid_ranges, group_range
 from .paths import shown
 from .result import Result, in_temporary_folder
 from .signatures import api
@@ -89,8 +89,7 @@ def draw_atlas(outs, j, rgb, atlas, style, writer, base, opts, keep_values=True)
             values.append((base.with_name(f"{base.name}.{i:02d}.values.js"), key, outs[i][j]))
         blocks.append({"layer": name, "kind": "features", "map_shape": list(a.shape[:3]),
                        "grid": g.to_dict(), "x": x, "y": y,
-                       "normalize": norm_entry(style.normalize, style.clip, glo, ghi, group,
-                                               flat_groups(glo, ghi, FEATURE_MODES[style.normalize])),
+                       "normalize": norm_entry(style.normalize, style.clip, glo, ghi, group),
                        "values": key})
     writer.submit(_write_atlas, canvas, base, opts, values)
     dzi = dzi_descriptor(f"{rel}_files/", ww, wh, opts.tile_format)

@@ -16,7 +16,7 @@ from .kernel_cells import kernel_cells, kernel_grid
 from .layout import LAYER_GAP, Grid, scale_at_least, shelf_pack
 from .manifest import finish, header, norm_entry, write_values
 from .models import load_kernels
-from .normalize import GRID_MODES, const_index, flat_groups, grid_ranges
+from .normalize import GRID_MODES, const_index, grid_ranges
 from .options import FiltersOptions
 from .result import Result, in_temporary_folder
 from .signatures import api
@@ -92,7 +92,7 @@ def _draw_layer(k, name, folder, loaded, opts, style, writer, engine):
     block = {
         "layer": k.name, "kind": kind, "kernel_shape": list(k.stored_shape),
         "grid": grid.to_dict(),
-        "normalize": norm_entry(mode, style.clip, glo, ghi, GRID_MODES[mode], flat_groups(glo, ghi, mode)),
+        "normalize": norm_entry(mode, style.clip, glo, ghi, GRID_MODES[mode]),
         "rows": "filter" if kind != "depthwise" else None, "cols": "channel" if kind == "filters" else None,
         "channel_order": ("RGB" if kind == "rgb" else None),
         "dzi": f"layers/{name}.dzi", "png": f"layers/{name}.png" if flat else None,

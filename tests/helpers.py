@@ -32,6 +32,26 @@ def small_model(seed=0, with_lambda=False, side=16):
     return model
 
 
+def hooked_outputs(module, x, names):
+    """A torch module's named submodules' outputs for ``x`` (NCHW numpy), taken by the test's own
+    forward hooks (the first call of each, as montage's)."""
+    import torch
+
+    mods, got = dict(module.named_modules()), {}
+
+    def keep(name):
+        def hook(mod, args, output):    # returns None: a hook's return value would replace the output
+            got.setdefault(name, output.detach().numpy().copy())
+        return hook
+
+    hooks = [mods[n].register_forward_hook(keep(n)) for n in names]
+    with torch.no_grad():
+        module(torch.from_numpy(np.ascontiguousarray(x)))
+    for h in hooks:
+        h.remove()
+    return [got[n] for n in names]
+
+
 def read_manifest(out):
     return json.loads((Path(out) / "manifest.json").read_text())
 

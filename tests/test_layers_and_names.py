@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (the 'torch'
 nn, F = torch.nn, torch.nn.functional
 
 import montage  # noqa: E402
-from helpers import one_line, random_images  # noqa: E402
+from helpers import hooked_outputs, one_line, random_images  # noqa: E402
 from montage.graph import kernels, walk  # noqa: E402
 from montage.images import read_rgb  # noqa: E402
 
@@ -30,22 +30,6 @@ def run(*args):
     return subprocess.run([sys.executable, "-m", "montage", *args], capture_output=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
 
-
-def _hooked(module, x, names):
-    """The modules' outputs for ``x`` (NCHW numpy), taken by the test's own forward hooks."""
-    mods, got = dict(module.named_modules()), {}
-
-    def keep(name):
-        def hook(mod, args, output):
-            got.setdefault(name, output.detach().numpy().copy())
-        return hook
-
-    hooks = [mods[n].register_forward_hook(keep(n)) for n in names]
-    with torch.no_grad():
-        module(torch.from_numpy(np.ascontiguousarray(x)))
-    for h in hooks:
-        h.remove()
-    return [got[n] for n in names]
 
 
 def _close(got, want):
@@ -131,7 +115,7 @@ def test_conv_subclasses_are_found_read_and_run(tmp_path):
     names = ["stem", "same", "std", "act", "up"]
     (_, maps), = montage.activations(module, [str(img)], names, size=32)
     x = read_rgb(img, 32).astype(np.float32).transpose(2, 0, 1)[None]
-    for name, want in zip(names, _hooked(module, x, names)):    # the subclasses' own forward
+    for name, want in zip(names, hooked_outputs(module, x, names)):    # the subclasses' own forward
         _close(maps[name][0], want[0].transpose(1, 2, 0))
 
     # compiled, saved as .jit: found by what the archive holds, its subclasses by their attributes
@@ -227,7 +211,7 @@ def test_onnx_module_paths_are_what_forward_hooks_see(yolo, tmp_path):
     x = (read_rgb(img, 32).astype(np.float32) / 255).transpose(2, 0, 1)[None]
     names = HOOKED + ["model.0.act/Sigmoid", "model.2/Split"]
     (_, maps), = montage.activations(str(path), [str(img)], names, preprocess=lambda a: a / 255)
-    want = dict(zip(HOOKED + ["model.0.bn"], _hooked(module, x, HOOKED + ["model.0.bn"])))
+    want = dict(zip(HOOKED + ["model.0.bn"], hooked_outputs(module, x, HOOKED + ["model.0.bn"])))
     for name in HOOKED:
         _close(maps[name][0], want[name][0].transpose(1, 2, 0))
     assert maps["model.2"].shape[-1] == 16 and maps["model.2/Split"].shape[-1] == 8   # the block, not its Split

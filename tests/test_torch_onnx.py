@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (the 'torch'
 nn = torch.nn
 
 import montage  # noqa: E402
-from helpers import random_images, read_dzi_level  # noqa: E402
+from helpers import hooked_outputs, random_images, read_dzi_level  # noqa: E402
 from montage.colormap import colormap_lut, parse_color  # noqa: E402
 from montage.images import read_rgb  # noqa: E402
 from montage.layout import Grid, locate  # noqa: E402
@@ -143,22 +143,6 @@ def test_rgb_first_layer_is_red_green_blue(tmp_path):
     assert tuple(canvas[1, 1]) == (255, 0, 0) and tuple(canvas[1, 4]) == (0, 0, 255)
 
 
-def _hooked(module, x, names):
-    """The modules' outputs for ``x`` (NCHW), taken by the test's own hooks."""
-    mods, got = dict(module.named_modules()), {}
-
-    def keep(name):
-        def hook(mod, args, output):    # returns None: a hook's return value would replace the output
-            got.setdefault(name, output.detach().numpy().copy())
-        return hook
-
-    hooks = [mods[n].register_forward_hook(keep(n)) for n in names]
-    with torch.no_grad():
-        module(torch.from_numpy(x))
-    for h in hooks:
-        h.remove()
-    return [got[n] for n in names]
-
 
 def _close(got, want):
     """Equal up to float32 rounding (batches of other sizes may take other conv algorithms)."""
@@ -188,7 +172,7 @@ def test_features_of_a_torch_module_are_its_hooked_outputs(tmp_path):
     m = montage.features(module, [str(p) for p in imgs], tmp_path / "o", layers=names, size=SIDE, batch_size=2,
                          values=-1, quiet=True)
     x = np.stack([read_rgb(p, SIDE) for p in imgs]).astype(np.float32).transpose(0, 3, 1, 2)   # raw 0..255
-    want = _hooked(module, np.ascontiguousarray(x), names)
+    want = hooked_outputs(module, np.ascontiguousarray(x), names)
     assert m["model"]["preprocess"] == "none" and m["device"] == "torch on cpu"
     for j, view in enumerate(m["views"]):
         assert [b["layer"] for b in view["blocks"]] == names
@@ -197,7 +181,7 @@ def test_features_of_a_torch_module_are_its_hooked_outputs(tmp_path):
             _close(_values(tmp_path / "o", block), w[j].transpose(1, 2, 0))
     assert module.training is False and next(module.parameters()).device.type == "cpu"   # left as it was
     got = list(montage.activations(module, [str(imgs[0])], ["up"], size=SIDE))
-    _close(got[0][1]["up"][0], _hooked(module, np.ascontiguousarray(x[:1]), ["up"])[0][0].transpose(1, 2, 0))
+    _close(got[0][1]["up"][0], hooked_outputs(module, np.ascontiguousarray(x[:1]), ["up"])[0][0].transpose(1, 2, 0))
 
 
 def test_examples_of_a_torch_module_rank_by_the_hooked_means(tmp_path):
@@ -206,7 +190,7 @@ def test_examples_of_a_torch_module_rank_by_the_hooked_means(tmp_path):
     m = montage.examples(module, imgs, tmp_path / "o", layers=["stem", "block.0"], score="mean", top=3, size=SIDE,
                          batch_size=2, overlay=True, quiet=True)
     x = np.stack([read_rgb(p, SIDE) for p in imgs]).astype(np.float32).transpose(0, 3, 1, 2)
-    for block, maps in zip(m["views"][0]["blocks"], _hooked(module, np.ascontiguousarray(x), ["stem", "block.0"])):
+    for block, maps in zip(m["views"][0]["blocks"], hooked_outputs(module, np.ascontiguousarray(x), ["stem", "block.0"])):
         means = maps.mean(axis=(2, 3))                        # (images, channels)
         for c, row in enumerate(block["examples"]):
             order = np.argsort(-means[:, c], kind="stable")[:3]
@@ -269,7 +253,7 @@ def test_torchvision_resnet18_filters_and_features(resnet18, tmp_path):
                           "preprocess": "torch", "bgr": False, "resize": "stretch"} and m["input_size"] == 224
     rgb = read_rgb(img[0], 224).astype(np.float32) / 255
     x = ((rgb - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]).astype(np.float32).transpose(2, 0, 1)[None]
-    want = _hooked(own, np.ascontiguousarray(x), ["conv1", "layer3.1.conv2", "maxpool"])
+    want = hooked_outputs(own, np.ascontiguousarray(x), ["conv1", "layer3.1.conv2", "maxpool"])
     for block, w in zip(m["views"][0]["blocks"], want):
         _close(_values(tmp_path / "o", block), w[0].transpose(1, 2, 0))
 
@@ -330,7 +314,7 @@ def test_onnx_features_are_onnxruntimes_and_torchs(exported, tmp_path):
     proto.graph.output.extend(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None) for t in tensors)
     runtime = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     by_ort = runtime.run(tensors, {"image": x})
-    by_torch = _hooked(module, x, names)
+    by_torch = hooked_outputs(module, x, names)
     for j, view in enumerate(m["views"]):
         for block, a, b in zip(view["blocks"], by_ort, by_torch):
             got = _values(tmp_path / "o", block)
