@@ -1,7 +1,7 @@
 """montage: every filter and feature map of a convolutional network, at full resolution.
 
 The API mirrors the CLI: :func:`filters`, :func:`features`, :func:`activations`,
-:func:`examples`, :func:`layers`; :func:`grid` tiles any array into one canvas. Heavy dependencies (Keras, TensorFlow) load only when used.
+:func:`examples`, :func:`optimize`, :func:`layers`; :func:`grid` tiles any array into one canvas. Heavy dependencies (Keras, TensorFlow) load only when used.
 """
 
 from importlib import import_module
@@ -9,13 +9,14 @@ from importlib import import_module
 from ._version import __version__
 from .errors import MontageError
 
-__all__ = ["filters", "features", "examples", "activations", "layers", "grid", "load_model", "MontageError", "__version__"]
+__all__ = ["filters", "features", "examples", "optimize", "activations", "layers", "grid", "load_model", "MontageError", "__version__"]
 
 # public name -> (module, attribute), imported on first use
 _LAZY = {
     "filters": ("render_filters", "filters"),
     "features": ("render_features", "features"),
     "examples": ("render_examples", "examples"),
+    "optimize": ("render_optimize", "optimize"),
     "activations": ("render_activations", "activations"),
     "load_model": ("models", "load_model"),
     "layers": ("render_layers", "summary"),

@@ -10,11 +10,11 @@ import signal
 import sys
 import threading
 
-from . import render_examples, render_features, render_filters
+from . import render_examples, render_features, render_filters, render_optimize
 from ._lock import stop_requested
 from ._version import __version__
 from .errors import Interrupted, MontageError
-from .input_options import ExamplesOptions, FeaturesOptions
+from .input_options import ExamplesOptions, FeaturesOptions, OptimizeOptions
 from .models import load_kernels, load_model
 from .options import FiltersOptions, LayersOptions
 from .paths import private_dir
@@ -52,6 +52,11 @@ def build_parser():
                        "spatial max (or mean) of its map, each shown as the patch its unit sees. "
                        "Rows = channels, columns = ranks.")
     add_arguments(p, ExamplesOptions)
+    p = sub.add_parser("optimize", help="for every channel, the picture it responds to most (feature visualisation)",
+                       description="Gradient ascent from noise, one channel per batch item (Lucid's method: "
+                       "decorrelated Fourier parameters, random jitter, scale and rotation, Adam). Each layer a "
+                       "block, its channels in a near-square grid. ONNX graphs have no gradients here.")
+    add_arguments(p, OptimizeOptions)
 
     p = sub.add_parser("serve", help="serve an output folder over HTTP (e.g. through an SSH tunnel)")
     p.add_argument("dir", help="a folder montage wrote")
@@ -81,6 +86,10 @@ def _features(args):
 
 def _examples(args):
     render_examples.run(from_arguments(ExamplesOptions, args))
+
+
+def _optimize(args):
+    render_optimize.run(from_arguments(OptimizeOptions, args))
 
 
 def _serve(args):
@@ -145,7 +154,7 @@ def main(argv=None):
     except SystemExit as e:  # --help, --version, or a usage error already printed
         return e.code
     commands = {"layers": _layers, "filters": _filters, "features": _features, "examples": _examples,
-                "serve": _serve}
+                "optimize": _optimize, "serve": _serve}
     try:
         with _stoppable():
             commands[args.command](args)

@@ -10,8 +10,9 @@ from typing import Any
 
 from .errors import MontageError
 from .fitting import DEFAULT_SIZE
+from .fvis import OBJECTIVES, PARAMS
 from .normalize import FEATURE_MODES
-from .options import ModelOptions, OutputOptions, _names, _whole, option
+from .options import ModelOptions, OutputOptions, _names, _number, _whole, option
 from .preprocess import PREPROCESS_MODES, RESIZE_MODES, Feed
 
 
@@ -193,3 +194,75 @@ class ExamplesOptions(InputOptions):
             if getattr(self, name) != OutputOptions.__dataclass_fields__[name].default:
                 raise MontageError(f"--{name.replace('_', '-')} does not apply to examples: they show the "
                                    "images' own colours")
+
+
+def parse_channels(spec):
+    """'0-63,100' (or a list of whole numbers) -> a sorted list of distinct channels; None stays None."""
+    if spec is None:
+        return None
+    items = [spec] if isinstance(spec, (str, numbers.Integral)) else spec
+    out = set()
+    try:
+        for item in items:
+            for part in ([item] if isinstance(item, numbers.Integral) else str(item).split(",")):
+                if isinstance(part, bool):
+                    raise ValueError
+                if isinstance(part, numbers.Integral):
+                    lo = hi = int(part)
+                else:
+                    lo, _, hi = part.strip().partition("-")
+                    lo, hi = int(lo), int(hi or lo)
+                if lo < 0 or hi < lo:
+                    raise ValueError
+                out.update(range(lo, hi + 1))
+    except (TypeError, ValueError):
+        raise MontageError(f"--channels {spec!r} should be channel numbers and ranges from 0, e.g. 0-63,100") from None
+    if not out:
+        raise MontageError(f"--channels {spec!r} names no channel: give e.g. 0-63,100")
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class OptimizeOptions(FedOptions):
+    """``montage optimize``: for every channel, the input it responds to most (feature visualisation)."""
+
+    inapplicable = ("resize", "normalize", "clip", "cmap", "nan_color")   # pictures in their own colours
+
+    layers: Any = option(None, "layer names (any layer with a channel axis: conv, pooling, dense), or 'all' "
+                         "(conv and pooling); default: every conv layer", flag="--layer", nargs="+", metavar="NAME")
+    channels: Any = option(None, "channels of each layer, e.g. 0-63,100 (default: all)", metavar="SPEC",
+                           doc="channel numbers and ranges ('0-63,100') or a list of whole numbers")
+    steps: int = option(256, "gradient steps (default 256)", type=int)
+    objective: str = option("channel", "what is maximised: channel (the mean of its map, default) or neuron "
+                            "(the unit at the map's centre)", choices=OBJECTIVES)
+    param: str = option("fourier", "the picture's parameters: fourier (decorrelated spectrum, default) or pixel "
+                        "(plain pixels)", choices=PARAMS)
+    lr: float = option(0.05, "Adam's learning rate (default 0.05)", type=float)
+    transforms: bool = option(True, "no random jitter, scale and rotation per step", flag="--no-transforms",
+                              action="store_false", doc="random jitter, scale and rotation each step (Lucid's)")
+    size: Any = option(None, "picture size N or H,W for a model that takes any size (default 128); a model with a "
+                       "fixed size is fed its own", type=_size, metavar="N|H,W", doc="a side, or (height, width)")
+    seed: int = option(0, "seed of the starting noise and each step's transformation (and of --weights random), "
+                       "0 .. 2**32-1 (default 0)", group="model", type=int)
+    cell: int | None = option(None, "pixels per picture side (default: the picture's own size)", group="output",
+                              type=int)
+    out: Any = option("montage-optimize", OutputOptions.__dataclass_fields__["out"].metadata["help"],
+                      group="output", required=True)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _whole(self, "steps")
+        _number(self, "lr")
+        object.__setattr__(self, "channels", parse_channels(self.channels))
+        if int(self.steps) < 1:
+            raise MontageError(f"--steps {self.steps} must be at least 1")
+        if not 0 < float(self.lr) < math.inf:
+            raise MontageError(f"--lr {self.lr} must be a number above 0, e.g. 0.05")
+        if self.objective not in OBJECTIVES:
+            raise MontageError(f"--objective {self.objective!r}: choose one of {', '.join(OBJECTIVES)}")
+        if self.param not in PARAMS:
+            raise MontageError(f"--param {self.param!r}: choose one of {', '.join(PARAMS)}")
+        for name in self.inapplicable:
+            if getattr(self, name) != FedOptions.__dataclass_fields__[name].default:
+                raise MontageError(f"--{name.replace('_', '-')} does not apply to optimize: it draws pictures "
+                                   "in their own colours")

@@ -35,7 +35,8 @@ SUFFIXES = {".onnx": "onnx", ".pt": "torch", ".pth": "torch"}
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")     # a .keras file is a zip too: never looked into here
 TORCH_MEMBERS = ("constants.pkl", "data.pkl")   # in the archive's one folder
 PREFIXES = {"torchvision:": "torch"}
-OBJECTS = {"torch": ("torch", ("nn", "Module")), "onnx": ("onnx", ("ModelProto",))}
+OBJECTS = {"keras": ("keras", ("Model",)),    # first: under Keras' torch backend a keras.Model is an nn.Module too
+           "torch": ("torch", ("nn", "Module")), "onnx": ("onnx", ("ModelProto",))}
 
 
 def reader(key):
@@ -151,3 +152,14 @@ def prepare(loaded, names=None, size=None, batch_size=None, budget=None, note=la
         Its ``loaded`` records the preprocessing chosen.
     """
     return reader(loaded.reader).prepare(loaded, names, size, batch_size, budget, note, feed)
+
+
+def plan_ascent(loaded, names=None, size=None, batch_size=None, budget=None, note=lambda msg: None,
+                feed=Feed(), default_size=None):
+    """:func:`prepare`'s twin for feature visualisation: a :class:`montage.ascent.Plan` (layers
+    with a channel axis, Dense included; the batch sized for the backward pass too); one line
+    for a model whose framework gives no gradients here."""
+    module = reader(loaded.reader)
+    if not hasattr(module, "plan"):
+        raise MontageError(f"model {loaded.name!r}: {getattr(module, 'NO_GRADIENT', 'its reader takes no gradients')}")
+    return module.plan(loaded, names, size, batch_size, budget, note, feed, default_size)

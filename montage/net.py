@@ -178,12 +178,12 @@ class Forward:
 
 # ---- planning: input size, memory, batch size, preprocessing ----
 
-def fed_size(name, geometry, size=None, note=lambda msg: None):
+def fed_size(name, geometry, size=None, note=lambda msg: None, default=None):
     """(height, width, channels) to feed a model of ``geometry`` (None for a free side): ``size``
-    (a side or (height, width); default 224) where the model takes any, its own otherwise
-    (saying so if ``size`` differs)."""
+    (a side or (height, width); default ``default``, else 224) where the model takes any, its own
+    otherwise (saying so if ``size`` differs)."""
     h, w, c = geometry
-    asked = sides(size)
+    asked = sides(size if size is not None else default)
     if h is None or w is None:
         h, w = h or asked[0], w or asked[1]
     elif size is not None and asked != (h, w):

@@ -37,7 +37,8 @@ def read_level(folder, tile, level=None):
     canvas = None
     for row in range(math.ceil(h / ts)):
         for col in range(math.ceil(w / ts)):
-            im = pyvips.Image.new_from_file(str(root / f"{col}_{row}.{fmt}"))
+            # revalidate: libvips caches opened files by name, and --overwrite rewrites the same names
+            im = pyvips.Image.new_from_file(str(root / f"{col}_{row}.{fmt}"), revalidate=True)
             a = im.numpy().reshape(im.height, im.width, im.bands)   # a 1x1 grey tile comes back 0-d
             if canvas is None:
                 canvas = np.zeros((h, w, a.shape[2]), np.uint8)
@@ -90,6 +91,8 @@ class Result(dict):
         blocks = self["views"][0]["blocks"] if self["views"] else []
         if self["kind"] == "filters":
             what = f"{sum(b['grid']['n'] for b in blocks):,} kernels of {len(blocks)} layers"
+        elif self["kind"] == "optimize":
+            what = f"{sum(b['grid']['n'] for b in blocks):,} channels of {len(blocks)} layers optimised"
         elif self["kind"] == "examples":
             what = f"{self['images']} images, {sum(b.get('channels', b['grid']['rows']) for b in blocks):,} channels of {len(blocks)} layers"
         else:
@@ -115,6 +118,19 @@ class Result(dict):
         hh = g["rows"] * (g["cell_h"] * g["scale"] + g["gap"]) - g["gap"]
         ww = g["cols"] * (g["cell_w"] * g["scale"] + g["gap"]) - g["gap"]
         return read_level(self.path, view["tiles"][0])[b["y"]:b["y"] + hh, b["x"]:b["x"] + ww]
+
+    def arrays(self, layer=None):
+        """Feature visualisation's pictures of a layer (default the first), (channels, H, W, 3) uint8
+        RGB as drawn, in the order of the block's ``channels``."""
+        if self["kind"] != "optimize":
+            raise MontageError(f"arrays() gives optimize's pictures; this is a {self['kind']} result: use canvas()")
+        canvas = self.canvas(layer)
+        b = next(b for b in self._view(0)["blocks"] if layer is None or b["layer"] == layer)
+        g = b["grid"]
+        py, px = g["cell_h"] * g["scale"] + g["gap"], g["cell_w"] * g["scale"] + g["gap"]
+        cells = [canvas[r * py:r * py + g["cell_h"] * g["scale"]:g["scale"], c * px:c * px + g["cell_w"] * g["scale"]:g["scale"]]
+                 for r, c in (divmod(k, g["cols"]) for k in range(g["n"]))]
+        return np.stack(cells)
 
     def _view(self, image=0):
         """A view of this result, checked: it exists, and its folder is still there."""

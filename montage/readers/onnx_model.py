@@ -30,6 +30,9 @@ from .traced import Net, prepare
 __all__ = ["load", "prepare"]   # the reader: prepare plans a traced Net's forward pass
 
 EXTRA = "pip install 'montage[onnx]'"
+# why `montage optimize` cannot run on an ONNX graph (montage.models.plan_ascent)
+NO_GRADIENT = ("ONNX graphs have no gradients in onnxruntime, which montage runs them with: feature visualisation "
+               "needs the model in Keras or PyTorch (e.g. the PyTorch module it was exported from)")
 
 
 def _onnx():

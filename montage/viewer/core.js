@@ -110,6 +110,7 @@
       return { filter: f, channel: k % b.grid.cols + groupOffset(b, f) };
     }
     if (b.kind === "rgb") return { filter: k };
+    if (b.kind === "optimize") return { channel: b.channels[k] };   // the channels asked for, in order
     if (b.kind === "depthwise") return { channel: k, input: Math.floor(k / b.multiplier), multiplier: k % b.multiplier };
     if (b.kind === "examples") {   // column bands of band_rows channels, an empty column between bands
       var col = k % b.grid.cols, band = Math.floor(col / (b.top + 1)), rank = col % (b.top + 1);
@@ -121,6 +122,7 @@
   function cellIndex(b, q) {
     if (b.kind === "filters") return q.filter * b.grid.cols + q.channel - groupOffset(b, q.filter);
     if (b.kind === "rgb") return q.filter;
+    if (b.kind === "optimize") return b.channels.indexOf(q.channel);
     if (b.kind === "examples") {
       return (q.channel % b.band_rows) * b.grid.cols + Math.floor(q.channel / b.band_rows) * (b.top + 1) + q.rank;
     }

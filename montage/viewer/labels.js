@@ -20,6 +20,9 @@
       return { across: "top " + b.top + " images, best first \u2192  (then the next " + b.band_rows + " channels)",
                down: "channels \u2192" };
     }
+    if (b.kind === "optimize") {
+      return { across: "channels " + b.channels[0] + " .. " + b.channels[b.channels.length - 1] + ", row by row \u2192" };
+    }
     var n = b.grid.n - 1;
     var what = b.kind === "rgb" ? "filters" : b.kind === "depthwise" ? "output channels" : "channels";
     return { across: what + " 0 .. " + n + ", row by row \u2192" };
@@ -174,7 +177,7 @@
         var k = r * g.cols + c;
         if (k >= g.n) break;
         var q = px(b.x + c * p[1], b.y + r * p[0]);
-        index(String(k), q.x + 3, q.y + 9, false);
+        index(String(b.kind === "optimize" ? b.channels[k] : k), q.x + 3, q.y + 9, false);
       }
     }
   }

@@ -75,6 +75,7 @@
     Object.keys(r.dataset).forEach(function (k) { delete r.dataset[k]; });
     if (!h) { r.textContent = "point at a cell"; colorbarIdle(); return; }
     if (h.block.kind === "examples") { drawExample(r, h); return; }
+    if (h.block.kind === "optimize") { drawOptimum(r, h); return; }
     var hv = M.views[h.view === undefined ? state.view : h.view];
     if (!h.block.normalize && hv.ready) {   // the pointer met the shared geometry; the data came since
       for (var bi = 0; bi < hv.blocks.length; bi++) if (hv.blocks[bi].layer === h.block.layer) h.block = hv.blocks[bi];
@@ -165,6 +166,24 @@
     if (e) text.title = e.image;
     var cb = $("colorbar");
     cb.querySelector(".caption").textContent = "examples: the input patches themselves (RGB); the gap colour marks pixels past the image";
+    cb.querySelector(".range").textContent = "";
+  }
+  /* feature visualisation: the channel's picture and how far the ascent took its objective */
+  function drawOptimum(r, h) {
+    var b = h.block, q = cellNames(b, h.k), o = b.objective, m = M.method || {};
+    var start = o.start[h.k], end = o.end[h.k];
+    r.dataset.layer = b.layer; r.dataset.channel = q.channel;
+    r.dataset.start = fmt(start); r.dataset.end = fmt(end);
+    var lines = ["layer    " + safe(b.layer), "channel  " + q.channel,
+                 "objective " + safe(m.objective || "") + (b.map_shape.length === 3 ? " (" +
+                   (m.objective === "neuron" ? "the unit at the centre" : "mean") + " of its " + b.map_shape[0] +
+                   " x " + b.map_shape[1] + " map)" : ""),
+                 "start    " + fmt(start), "end      " + fmt(end) + (end > start ? "" : "  (no gain: a dead channel?)"),
+                 "y, x     " + h.cy + ", " + h.cx + "  (in the " + b.grid.cell_h + " x " + b.grid.cell_w + " picture)",
+                 "", safe(m.param || "") + " parameters, " + m.steps + " steps, Adam " + m.lr + ", seed " + m.seed];
+    r.appendChild(el("div", lines.join("\n")));
+    var cb = $("colorbar");
+    cb.querySelector(".caption").textContent = "feature visualisation: each picture in its own colours (RGB)";
     cb.querySelector(".range").textContent = "";
   }
 

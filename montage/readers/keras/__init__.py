@@ -2,5 +2,6 @@
 
 from .forward import prepare
 from .loading import load
+from .ascent import plan
 
-__all__ = ["load", "prepare"]
+__all__ = ["load", "plan", "prepare"]

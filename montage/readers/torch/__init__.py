@@ -2,6 +2,7 @@
 is imported only for these models: ``montage --help`` and Keras runs never load it."""
 
 from ..traced import prepare
+from .ascent import plan
 from .loading import load
 
-__all__ = ["load", "prepare"]
+__all__ = ["load", "plan", "prepare"]
