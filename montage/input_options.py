@@ -246,11 +246,29 @@ class OptimizeOptions(FedOptions):
                        "0 .. 2**32-1 (default 0)", group="model", type=int)
     cell: int | None = option(None, "pixels per picture side (default: the picture's own size)", group="output",
                               type=int)
+    shard: Any = option(None, "optimise every N-th channel of each layer starting at I and write a partial result "
+                        "(no pictures) to --out, for --merge", metavar="I/N")
+    merge: Any = option(None, "draw the merged partial results of --shard runs (folders)", nargs="+",
+                        metavar="PARTIAL")
+    model: Any = option(None, ModelOptions.__dataclass_fields__["model"].metadata["help"].replace(
+                        "'vgg16' (default)", "'vgg16' (default; --merge: none needed)"), group="model")
     out: Any = option("montage-optimize", OutputOptions.__dataclass_fields__["out"].metadata["help"],
                       group="output", required=True)
 
     def __post_init__(self):
+        if self.model is None and not self.merge:
+            object.__setattr__(self, "model", "vgg16")
         super().__post_init__()
+        object.__setattr__(self, "shard", parse_shard(self.shard))
+        object.__setattr__(self, "merge", _names(self.merge, "partial results"))
+        if self.merge and (self.shard or self.model is not None or self.layers or self.channels is not None):
+            raise MontageError("--merge draws what the partial results hold: leave out --shard, --model, --layer and "
+                               "--channels (the --shard runs chose them)")
+        given = [n for n in ("steps", "objective", "param", "lr", "transforms", "size", "preprocess", "mean", "std",
+                             "bgr", "weights") if getattr(self, n) != OptimizeOptions.__dataclass_fields__[n].default]
+        if self.merge and given:
+            raise MontageError(f"--merge draws what the partial results hold: leave out --{given[0].replace('_', '-')} "
+                               "(the --shard runs chose it)")
         _whole(self, "steps")
         _number(self, "lr")
         object.__setattr__(self, "channels", parse_channels(self.channels))

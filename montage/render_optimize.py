@@ -3,6 +3,7 @@ most, found by gradient ascent from noise (:mod:`montage.ascent`), one channel p
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from .input_options import OptimizeOptions
 from .layout import LAYER_GAP, Grid, near_square, scale_at_least, shelf_pack
 from .manifest import finish, header
 from .models import load_model, plan_ascent
+from .optimize_shards import read_partials, shard_of, write_partial
 from .preprocess import describe_preprocess, preprocess
 from .result import Result, in_temporary_folder
 from .signatures import api
@@ -72,9 +74,11 @@ def _paint(pictures, grid, gap_rgb):
 
 def _optimise_layer(plan, j, chans, method, bar):
     """(pictures, start, end) of ``chans`` of layer ``j``, in batches of the plan's size."""
+    h, w, _ = plan.input_shape
+    if not chans:     # a shard past a small layer's channels
+        return np.zeros((0, h, w, 3), np.uint8), np.zeros(0, np.float32), np.zeros(0, np.float32)
     fn = plan.gradient(j, render, score)
     fed = _feeding(plan)
-    h, w, _ = plan.input_shape
     parts = []
     for i in range(0, len(chans), plan.batch_size):
         check_stop()
@@ -83,46 +87,93 @@ def _optimise_layer(plan, j, chans, method, bar):
     return tuple(np.concatenate(x) for x in zip(*parts))
 
 
-def run(opts: OptimizeOptions) -> Result:
-    """Run :func:`optimize` for an options object; returns the manifest."""
-    t0 = time.perf_counter()
-    opts, temporary = in_temporary_folder(opts)
-    style = Style(opts)
-    inputs = input_paths(opts.model, opts.weights)
-    check_out(opts.out, opts.overwrite, inputs)
+class _Described:
+    """What a merge knows of the model: the partial results' record of it (for the manifest)."""
+
+    def __init__(self, ident):
+        self.model, self.weights = ident["model"], ident["weights"]
+
+    def describe(self):
+        return self.model
+
+
+def _identity(plan, chans, method):
+    loaded = plan.loaded
+    model = {k: v for k, v in loaded.describe().items() if k not in ("preprocess", "bgr")}
+    return {"model": model, "weights": loaded.weights, "preprocess": describe_preprocess(loaded.preprocess),
+            "bgr": bool(loaded.bgr), "layers": plan.names, "shapes": [list(s) for s in plan.shapes],
+            "input_shape": list(plan.input_shape), "channels": chans, "method": method.describe()}
+
+
+def _compute(opts):
+    """Plan and run the ascent: (identity, per layer (pictures, start, end), where it ran)."""
     loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size or SIZE)
     plan = plan_ascent(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet),
                        feed=opts.feed, default_size=SIZE)
     method = Method(opts.param, opts.objective, int(opts.steps), float(opts.lr), bool(opts.transforms), opts.seed)
     chans = _channels(plan, opts.channels)
+    mine = [shard_of(c, opts.shard) for c in chans]
     h, w, _ = plan.input_shape
-    total = sum(len(c) for c in chans)
-    batches = sum(math.ceil(len(c) / plan.batch_size) for c in chans)
-    note(f"{total:,} channels of {len(chans)} layers, {method.steps} steps at {w} x {h}: gradient ascent on "
-         f"{plan.device}, batches of {plan.batch_size}", opts.quiet)
+    batches = sum(math.ceil(len(c) / plan.batch_size) for c in mine)
+    note(f"{sum(len(c) for c in mine):,} channels of {len(mine)} layers, {method.steps} steps at {w} x {h}: gradient "
+         f"ascent on {plan.device}, batches of {plan.batch_size}", opts.quiet)
+    with progress(batches * method.steps, "steps", "step", opts.quiet) as bar:
+        layers = [_optimise_layer(plan, j, mine[j], method, bar) for j in range(len(mine))]
+    return _identity(plan, chans, method), layers, plan.device, plan.loaded
+
+
+def _draw(tmp, ident, layers, opts, style, head):
+    """Every layer's block, written; the manifest."""
+    (tmp / "layers").mkdir()
+    h, w, _ = ident["input_shape"]
     blocks, tiles, grids = [], [], []
-    with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
-        (tmp / "layers").mkdir()
-        with progress(batches * method.steps, "steps", "step", opts.quiet) as bar:
-            for j, name in enumerate(plan.names):
-                pictures, first, last = _optimise_layer(plan, j, chans[j], method, bar)
-                rows, cols = near_square(len(chans[j]))
-                grid = Grid(rows, cols, len(chans[j]), h, w, scale_at_least(opts.cell, h, w) if opts.cell else 1,
-                            style.gap)
-                base = tmp / "layers" / f"{j:02d}_{slug(name)}"
-                dzi = write_block(_paint(pictures, grid, style.gap_rgb), base, opts.tile_format, opts.tiff, opts.quiet)
-                grids.append(grid)
-                blocks.append(_block(name, plan.shapes[j], grid, chans[j], first, last, 0, 0))
-                blocks[-1].update(dzi=f"layers/{base.name}.dzi", tiff=f"layers/{base.name}.tif" if opts.tiff else None)
-                tiles.append({"dzi": dict(dzi, Url=f"layers/{dzi['Url']}"), "path": f"layers/{base.name}.dzi"})
-        origins, (wh, ww) = shelf_pack([(g.height, g.width) for g in grids], LAYER_GAP)
-        for b, t, (y, x) in zip(blocks, tiles, origins):
-            b["x"], b["y"] = t["x"], t["y"] = x, y
-        manifest = {**header("optimize", plan.loaded, style, input_size=h, device=plan.device),
-                    "method": method.describe(), "size": [h, w],
-                    "views": [{"name": "optimize", "world": [ww, wh], "tiles": tiles, "blocks": blocks}]}
-        finish(tmp, manifest, f"{plan.loaded.name} feature visualisation", opts.quiet)
+    for j, (name, (pictures, first, last)) in enumerate(zip(ident["layers"], layers)):
+        check_stop()
+        chans = ident["channels"][j]
+        rows, cols = near_square(len(chans))
+        grid = Grid(rows, cols, len(chans), h, w, scale_at_least(opts.cell, h, w) if opts.cell else 1, style.gap)
+        base = tmp / "layers" / f"{j:02d}_{slug(name)}"
+        dzi = write_block(_paint(pictures, grid, style.gap_rgb), base, opts.tile_format, opts.tiff, opts.quiet)
+        grids.append(grid)
+        blocks.append(_block(name, ident["shapes"][j], grid, chans, first, last, 0, 0))
+        blocks[-1].update(dzi=f"layers/{base.name}.dzi", tiff=f"layers/{base.name}.tif" if opts.tiff else None)
+        tiles.append({"dzi": dict(dzi, Url=f"layers/{dzi['Url']}"), "path": f"layers/{base.name}.dzi"})
+    origins, (wh, ww) = shelf_pack([(g.height, g.width) for g in grids], LAYER_GAP)
+    for b, t, (y, x) in zip(blocks, tiles, origins):
+        b["x"], b["y"] = t["x"], t["y"] = x, y
+    manifest = {**head, "method": ident["method"], "size": [h, w],
+                "views": [{"name": "optimize", "world": [ww, wh], "tiles": tiles, "blocks": blocks}]}
+    finish(tmp, manifest, f"{ident['model']['name']} feature visualisation", opts.quiet)
+    return manifest
+
+
+def run(opts: OptimizeOptions) -> Result:
+    """Run :func:`optimize` for an options object; returns the manifest (or, with ``shard``, the
+    partial result's)."""
+    t0 = time.perf_counter()
+    opts, temporary = in_temporary_folder(opts)
+    style = Style(opts)
+    inputs = input_paths(opts.model, opts.weights, [p for p in opts.merge or []])
+    check_out(opts.out, opts.overwrite, inputs)
+    if opts.merge:
+        ident, layers = read_partials(opts.merge)
+        device, loaded = "merged partial results", _Described(ident)
+    else:
+        ident, layers, device, loaded = _compute(opts)
+    stage = staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet))
+    if opts.shard:
+        with stage as tmp:
+            write_partial(tmp, ident, opts.shard, [(shard_of(c, opts.shard), *x) for c, x in zip(ident["channels"], layers)])
+        note(f"shard {opts.shard[0]}/{opts.shard[1]} -> {Path(opts.out)}; draw with --merge", opts.quiet)
+        return Result(json.loads((Path(opts.out) / "manifest.json").read_text()), opts.out,
+                      time.perf_counter() - t0, temporary)
+    head = header("optimize", loaded, style, input_size=ident["input_shape"][0], device=device)
+    if opts.merge:
+        head["model"] = {**ident["model"], "preprocess": ident["preprocess"], "bgr": ident["bgr"]}
+    with stage as tmp:
+        manifest = _draw(tmp, ident, layers, opts, style, head)
     dt = time.perf_counter() - t0
+    total = sum(len(c) for c in ident["channels"])
     note(f"{total:,} channels -> {Path(opts.out) / 'index.html'} ({dt:.1f} s, {total / dt:.2f} channels/s)", opts.quiet)
     return Result(manifest, opts.out, dt, temporary)
 

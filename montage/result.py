@@ -86,8 +86,9 @@ class Result(dict):
     def __repr__(self):
         if self["kind"] == "partial":
             i, n = self["shard"]
-            return (f"<montage partial examples of {self['identity']['model']['name']}, shard {i}/{n}: "
-                    f"{self.get('images', 0)} images -> {self.path} ({self.seconds:.1f} s)>")
+            what = "channels" if self.get("product") == "optimize" else "images"
+            return (f"<montage partial {self.get('product', 'examples')} of {self['identity']['model']['name']}, shard "
+                    f"{i}/{n}: {self.get(what, 0)} {what} -> {self.path} ({self.seconds:.1f} s)>")
         blocks = self["views"][0]["blocks"] if self["views"] else []
         if self["kind"] == "filters":
             what = f"{sum(b['grid']['n'] for b in blocks):,} kernels of {len(blocks)} layers"
@@ -135,7 +136,8 @@ class Result(dict):
     def _view(self, image=0):
         """A view of this result, checked: it exists, and its folder is still there."""
         if self["kind"] == "partial":
-            raise MontageError("a partial result holds no pictures: merge the shards (examples merge=[...])")
+            raise MontageError(f"a partial result holds no pictures: merge the shards ({self.get('product', 'examples')} "
+                               "merge=[...])")
         if not isinstance(image, int) or isinstance(image, bool) or not 0 <= image < len(self["views"]):
             raise MontageError(f"image {image!r} is out of range: this result has {len(self['views'])} view(s)")
         if not (self.path / "manifest.json").is_file():

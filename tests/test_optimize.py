@@ -314,3 +314,53 @@ def test_page_readout_names_the_channel_and_its_objective(tmp_path):
     assert page.errors == []
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["kind"] == "optimize" and manifest["method"]["transforms"]["pad"] == 12
+
+
+# ---- shards ----
+
+def test_merged_shards_equal_a_single_run(tmp_path, capsys):
+    model = _random_net()
+    kw = dict(layers=["c1", "c2"], channels="0-5", size=16, steps=8, preprocess="tf", quiet=True)
+    single = montage.optimize(model, tmp_path / "single", **kw)
+    parts = [montage.optimize(model, tmp_path / f"s{i}", shard=(i, 4), **kw) for i in range(4)]
+    assert "partial optimize" in repr(parts[0]) and parts[0]["channels"] == 4     # channels 0 and 4 of each layer
+    with pytest.raises(MontageError, match="do not cover every channel: shards 3/4 are missing"):
+        montage.optimize(None, tmp_path / "m", merge=[tmp_path / f"s{i}" for i in range(3)])
+    rc = _cli("optimize", "--merge", *[tmp_path / f"s{i}" for i in (2, 0, 3, 1)], "--out", tmp_path / "m", "--quiet")
+    assert rc == 0, capsys.readouterr().err
+    merged = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    for a, b in zip(single["views"][0]["blocks"], merged["views"][0]["blocks"]):
+        assert a["channels"] == b["channels"] == [0, 1, 2, 3, 4, 5]
+        np.testing.assert_allclose(a["objective"]["end"], b["objective"]["end"], rtol=1e-3, atol=1e-3)
+    from montage.result import Result
+
+    got = Result(merged, tmp_path / "m", 0)
+    for layer in ("c1", "c2"):
+        assert np.abs(got.arrays(layer).astype(int) - single.arrays(layer)).max() <= 2
+    assert merged["method"] == single["method"] and merged["model"]["name"] == single["model"]["name"]
+
+
+def test_a_tampered_partial_is_refused_in_one_line(tmp_path, capsys):
+    model = _random_net()
+    kw = dict(layers="c1", size=12, steps=2, preprocess="tf", quiet=True)
+    for i in range(2):
+        montage.optimize(model, tmp_path / f"s{i}", shard=(i, 2), **kw)
+    meta = json.loads((tmp_path / "s1" / "manifest.json").read_text())
+    meta["identity"]["channels"][0] = [0, 1, 2, 3, 4, 99]           # past the layer's 6 channels
+    (tmp_path / "s1" / "manifest.json").write_text(json.dumps(meta))
+    assert _cli("optimize", "--merge", tmp_path / "s0", tmp_path / "s1", "--out", tmp_path / "m") == 2
+    err = capsys.readouterr().err
+    assert "is not a partial result of `montage optimize --shard`" in err and err.count("\n") == 1
+    (tmp_path / "s1" / "partial.npz").unlink()
+    (tmp_path / "s1" / "partial.npz").symlink_to(tmp_path / "s0" / "partial.npz")
+    assert _cli("optimize", "--merge", tmp_path / "s0", tmp_path / "s1", "--out", tmp_path / "m") == 2
+    assert "is not a partial result" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("command", ["features", "optimize"])
+def test_a_builtin_model_below_its_floor_is_one_line(tmp_path, capsys, command):
+    assert _cli(command, "--size", "16", "--out", tmp_path / "o", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert "VGG16 cannot take 16 x 16" in err and "at least 32x32" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

@@ -92,6 +92,12 @@ def _check_built(model, what):
     return model
 
 
+def _too_small(cls, h, w, error):
+    """keras.applications' refusal of an input size, in its words, as one line."""
+    return (f"keras.applications.{cls} cannot take {w} x {h} (width x height) images "
+            f"({str(error).split(';')[0].strip()}): give a larger --size")
+
+
 def builtin(name, weights, seed, size):
     """(model, weights info, input order, preprocessing) of a keras.applications model by name."""
     cls, module, side = APPLICATIONS[name]
@@ -107,6 +113,8 @@ def builtin(name, weights, seed, size):
         try:
             with contextlib.redirect_stdout(sys.stderr):   # Keras' "Downloading data from ..." and its bar
                 model = build(include_top=False, weights="imagenet", input_shape=shape)
+        except ValueError as e:    # keras.applications' own floor, before any download
+            raise MontageError(_too_small(cls, h, w, e)) from None
         except Exception as e:  # keras raises a bare Exception on a failed download
             alt = "--weights hed (trained, bundled), " if name == "vgg16" else ""
             cause = getattr(e.__context__, "reason", None) or e.__context__ or e
@@ -116,7 +124,10 @@ def builtin(name, weights, seed, size):
         info = {"source": "imagenet", "detail": f"keras.applications.{cls} ImageNet weights"}
     else:
         keras.utils.set_random_seed(int(seed))
-        model = build(include_top=False, weights=None, input_shape=shape)
+        try:
+            model = build(include_top=False, weights=None, input_shape=shape)
+        except ValueError as e:    # keras.applications' own floor (VGG16: 32 x 32)
+            raise MontageError(_too_small(cls, h, w, e)) from None
         if weights == "random":
             info = {"source": "random", "seed": int(seed), "detail": "Keras default initialisers"}
         elif weights == "hed":
