@@ -364,3 +364,17 @@ def test_a_builtin_model_below_its_floor_is_one_line(tmp_path, capsys, command):
     err = capsys.readouterr().err
     assert "VGG16 cannot take 16 x 16" in err and "at least 32x32" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_channels_first_model_is_optimised_as_its_twin(tmp_path):
+    import keras
+
+    _, k = _linear_probe()
+    inp = keras.Input((3, None, None))
+    out = keras.layers.Conv2D(4, 1, data_format="channels_first", name="mix")(inp)
+    model = keras.Model(inp, out, name="probe_cf")
+    model.get_layer("mix").set_weights([k[None, None], np.zeros(4, np.float32)])
+    r = montage.optimize(model, tmp_path / "o", layers="mix", size=8, steps=64, lr=0.2, param="pixel",
+                         preprocess="none", quiet=True)
+    _check_probe(r.arrays("mix"), k)
+    assert r["views"][0]["blocks"][0]["map_shape"] == [8, 8, 4]
