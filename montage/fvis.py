@@ -159,12 +159,12 @@ def step_transform(method, step, h, w):
 
 def warp(ops, rgb, a):
     """Pictures (n, h, w, 3) resampled by ``a``'s idx/wt/grey (from :func:`resampling`)."""
-    n, h, w = rgb.shape[0], rgb.shape[1], rgb.shape[2]
-    flat = ops.reshape(rgb, (n, h * w, 3))
+    h, w = rgb.shape[1], rgb.shape[2]     # the batch may be unknown while a graph is traced
+    flat = ops.reshape(rgb, (-1, h * w, 3))
     got = ops.take(flat, ops.reshape(a["idx"], (-1,)), axis=1)       # (n, h*w*4, 3)
-    got = ops.reshape(got, (n, h * w, 4, 3))
+    got = ops.reshape(got, (-1, h * w, 4, 3))
     out = ops.einsum("npkc,pk->npc", got, a["wt"]) + ops.reshape(a["grey"], (1, h * w, 1))
-    return ops.reshape(out, (n, h, w, 3))
+    return ops.reshape(out, (-1, h, w, 3))
 
 
 # ---- the model's side ----

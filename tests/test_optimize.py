@@ -224,7 +224,7 @@ def test_every_channel_gains_and_dense_logits_work(tmp_path):
 def test_a_channel_alone_equals_its_picture_in_a_batch(tmp_path):
     model = _random_net()
     both = montage.optimize(model, tmp_path / "all", layers="c2", size=20, steps=24, preprocess="tf", quiet=True,
-                            objective="neuron")
+                            objective="neuron", batch_size=4)      # 7 channels: a batch of 4, then one of 3
     alone = montage.optimize(model, tmp_path / "one", layers="c2", channels="4", size=20, steps=24, preprocess="tf",
                              quiet=True, objective="neuron", batch_size=1)
     a, b = both.arrays("c2")[4].astype(int), alone.arrays("c2")[0].astype(int)

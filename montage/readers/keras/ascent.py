@@ -39,7 +39,7 @@ def _value(model, ext, first, ops, render, score):
 def _tensorflow(value):
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
+    @tf.function    # one trace per batch size: a layer's batches and its last, smaller one
     def step(p, a):
         with tf.GradientTape() as tape:
             tape.watch(p)
