@@ -378,3 +378,24 @@ def test_a_channels_first_model_is_optimised_as_its_twin(tmp_path):
                          preprocess="none", quiet=True)
     _check_probe(r.arrays("mix"), k)
     assert r["views"][0]["blocks"][0]["map_shape"] == [8, 8, 4]
+
+
+def test_batchnorm_and_dropout_run_in_inference_mode(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(6)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, name="c")(inp)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.Dropout(0.5, name="drop")(x)
+    x = keras.layers.Conv2D(3, 1, name="top")(x)
+    model = keras.Model(inp, x)
+    bn = model.get_layer("bn")
+    bn.set_weights([w + np.random.default_rng(i).normal(size=w.shape).astype(np.float32) ** 2
+                    for i, w in enumerate(bn.get_weights())])
+    before = [w.copy() for w in bn.get_weights()]
+    a = montage.optimize(model, tmp_path / "a", layers="top", size=12, steps=6, preprocess="tf", quiet=True)
+    b = montage.optimize(model, tmp_path / "b", layers="top", size=12, steps=6, preprocess="tf", quiet=True)
+    np.testing.assert_array_equal(a.arrays("top"), b.arrays("top"))      # no dropout noise
+    for w0, w1 in zip(before, bn.get_weights()):
+        np.testing.assert_array_equal(w0, w1)                            # moving statistics untouched
