@@ -267,3 +267,47 @@ def test_open_reads_any_output_back(tmp_path):
     np.testing.assert_array_equal(back.canvas("c1"), r.canvas("c1"))
     with pytest.raises(montage.MontageError, match="no manifest.json"):
         montage.open(tmp_path)
+
+
+def test_page_slider_shows_the_steps_tiles_and_readout(tmp_path):
+    from test_viewer import ARGS, CHROMIUM, cell_point, open_page, wait_drawn, zoom_to_block
+
+    if CHROMIUM is None:
+        pytest.fail("Chromium is not installed: apt-get install chromium (the CI script does)")
+    from playwright.sync_api import sync_playwright
+
+    m = tiny_keras()
+    k0, b0 = m.get_layer("c1").get_weights()
+    weights = [k0, k0 * 0.5, k0 * 0.5 + 0.01]
+    with montage.Recorder(tmp_path / "run", m, layers="c1", quiet=True) as rec:
+        for step, k in zip((0, 5, 9), weights):
+            m.get_layer("c1").set_weights([k, b0])
+            rec.snapshot(step)
+    h = montage.open(tmp_path / "run")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = open_page(browser, (tmp_path / "run" / "index.html").as_uri())
+        url = "montage.viewer.world.getItemAt(0).source.tilesUrl"
+        page.wait_for_function("document.getElementById('history').dataset.step === '9'")
+        assert "steps/00000009/layers/00_c1_files/" in page.evaluate(url)   # opens at the last step
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function("document.getElementById('history').dataset.step === '5'")
+        wait_drawn(page)
+        assert "steps/00000005/layers/00_c1_files/" in page.evaluate(url)
+        assert page.evaluate("document.getElementById('step').value") == "1"
+        block = h["views"][3]["blocks"][0]
+        zoom_to_block(page, block)
+        f, c = 2, 1                                   # filter 2, input channel 1: cell 2 * 3 + 1
+        x, y = cell_point(page, block, f * 3 + c, (0.1, 0.1))
+        page.mouse.click(x, y)                        # pins the cell (its weight at y, x = 0, 0)
+        page.wait_for_function("document.getElementById('history-readout').dataset.value !== undefined")
+        got = page.evaluate("Object.assign({}, document.getElementById('history-readout').dataset)")
+        assert float(got["value"]) == pytest.approx(float(weights[1][0, 0, c, f]), rel=1e-6)
+        assert float(got["change"]) == pytest.approx(float(weights[1][0, 0, c, f] - k0[0, 0, c, f]), rel=1e-5)
+        page.select_option("#history select", "1")    # change since the previous step: diff tiles
+        wait_drawn(page)
+        assert "steps/00000005/layers/00_c1.previous_files/" in page.evaluate(url)
+        assert page.evaluate("document.getElementById('colorbar').querySelector('.range').textContent"
+                             ).count("RdBu_r") == 1
+        assert page.errors == []
+        browser.close()
