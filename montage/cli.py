@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 
-from . import render_examples, render_features, render_filters
+from . import history_cli, render_examples, render_features, render_filters
 from ._lock import stop_requested
 from ._version import __version__
 from .errors import Interrupted, MontageError
@@ -52,6 +52,7 @@ def build_parser():
                        "spatial max (or mean) of its map, each shown as the patch its unit sees. "
                        "Rows = channels, columns = ranks.")
     add_arguments(p, ExamplesOptions)
+    history_cli.add_parser(sub)
 
     p = sub.add_parser("serve", help="serve an output folder over HTTP (e.g. through an SSH tunnel)")
     p.add_argument("dir", help="a folder montage wrote")
@@ -145,7 +146,7 @@ def main(argv=None):
     except SystemExit as e:  # --help, --version, or a usage error already printed
         return e.code
     commands = {"layers": _layers, "filters": _filters, "features": _features, "examples": _examples,
-                "serve": _serve}
+                "serve": _serve, "history": history_cli.run}
     try:
         with _stoppable():
             commands[args.command](args)

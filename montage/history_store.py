@@ -69,7 +69,7 @@ def check_folder(out, identity):
         if out.exists() and any(out.iterdir()):
             raise MontageError(f"--out {shown(out)} exists and holds no montage history: choose another folder")
         return None
-    if state.get("identity") != identity:
+    if (state.get("identity") or {}).get("layers") != identity["layers"]:   # a checkpoint's name may differ
         was = state.get("identity", {}).get("model", "?")
         raise MontageError(f"--out {shown(out)} holds the history of another model ({was}, other layers or "
                            "kernel shapes): choose another folder to record this one")
@@ -134,7 +134,8 @@ def manifest(state, steps, diff_lut):
             views.append({"name": f"step {s['step']} \u00b7 {m}", "world": [ww, wh], "tiles": v["tiles"],
                           "blocks": v["blocks"], "step": s["step"], "mode": m})
     head = dict(state["head"])
-    head["history"] = {"steps": [s["step"] for s in steps], "modes": list(MODES), "range": state["range"],
+    head["history"] = {"steps": [s["step"] for s in steps], "labels": [s.get("label") for s in steps],
+                       "modes": list(MODES), "range": state["range"],
                        "series": _series(steps), "stats": [s["stats"] for s in steps],
                        "colormaps": {"value": head["colormap"], "diff": {"name": DIFF_CMAP, "lut": diff_lut}}}
     return {**head, "views": views}

@@ -98,9 +98,12 @@ class Recorder:
         self.pool, self.pending, self.error, self.skipped = ThreadPoolExecutor(1), None, None, []
 
     # ---- the training thread ----
-    def _capture(self):
+    def _capture(self, model=None):
         """The chosen kernel blocks with their weights copied now (the training may go on after)."""
-        loaded = self.loaded if self.loaded.reader != "torch" else load_kernels(self.model)  # torch: read anew
+        if model is not None:
+            loaded = load_kernels(model)
+        else:   # a Keras model's layers read its variables; a torch module is wrapped anew
+            loaded = self.loaded if self.loaded.reader != "torch" else load_kernels(self.model)
         chosen = [k for node in find_layers(loaded.model, self.opts.layers) for k in kernels(node)]
         chosen = [dataclasses.replace(k, weights=np.array(k.weights, np.float32, copy=True)) for k in chosen
                   if k.weights.size]
@@ -108,11 +111,12 @@ class Recorder:
             raise MontageError(f"model {self.loaded.name!r} has no kernels in layers {self.opts.layers}")
         return chosen
 
-    def snapshot(self, step):
+    def snapshot(self, step, model=None, label=None):
         """Record the kernels as they are now, as step ``step`` (a whole number above the last one).
 
         Returns once the weights are copied; drawing and writing go on in the background (the
-        next snapshot, or :meth:`close`, waits for them).
+        next snapshot, or :meth:`close`, waits for them). ``model``: another model of the same
+        architecture to read instead (a checkpoint); ``label``: what the page calls the step.
         """
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or not 0 <= step <= store.MAX_STEP:
             raise MontageError(f"step {step!r} should be a whole number from 0 to {store.MAX_STEP}")
@@ -122,12 +126,13 @@ class Recorder:
                                f"{self.steps[-1]}): give a later step")
         if self.pool is None:
             raise MontageError("this recorder is closed: make a new one to continue the history")
-        chosen = self._capture()
-        if [[k.name, list(k.stored_shape)] for k in chosen] != self.identity["layers"]:
-            raise MontageError("the model's kernels changed shape since the recorder started: record it "
-                               "into another folder")
+        chosen = self._capture(model)
+        if [[k.name, [int(d) for d in k.stored_shape]] for k in chosen] != self.identity["layers"]:
+            what = shown(label) if label is not None else "the model"
+            raise MontageError(f"{what} is another architecture than the history's (other layers or kernel "
+                               "shapes): record it into another folder")
         self.steps.append(int(step))
-        self.pending = self.pool.submit(self._record, int(step), chosen)
+        self.pending = self.pool.submit(self._record, int(step), chosen, label)
 
     def _wait(self):
         """Wait for the step being written; raise what it raised (a full disk only when asked)."""
@@ -155,7 +160,7 @@ class Recorder:
                       "median_norm": {k.name: float(np.median(channel_norms(k))) for k in chosen}}
         store.write_json(self.out / "history.json", self.state)
 
-    def _record(self, step, chosen):
+    def _record(self, step, chosen, label=None):
         tmp = None
         try:
             if self.state is None:
@@ -167,7 +172,7 @@ class Recorder:
             tmp = store.step_folder(self.out, step)
             views = draw_step(tmp, f"steps/{step:08d}", blocks, self.opts, (self.style, self.dstyle), fixed)
             st = {k.name: stats(k, self.state["median_norm"][k.name]) for k in chosen}
-            store.publish(tmp, self.out, step, {"step": step, "views": views, "stats": st})
+            store.publish(tmp, self.out, step, {"step": step, "label": None if label is None else str(label), "views": views, "stats": st})
             tmp = None
             self.prev, self.first = cells, self.first or cells
         except BaseException as e:

@@ -311,3 +311,27 @@ def test_page_slider_shows_the_steps_tiles_and_readout(tmp_path):
                              ).count("RdBu_r") == 1
         assert page.errors == []
         browser.close()
+
+
+def test_cli_history_over_checkpoints_and_another_architecture(tmp_path):
+    import keras
+
+    from helpers import one_line, run
+
+    m = tiny_keras()
+    w = m.get_weights()
+    for epoch, scale in ((1, 1.0), (3, 0.5), (5, 0.25)):
+        m.set_weights([x * scale for x in w])
+        m.save(tmp_path / f"epoch_{epoch}.keras")
+    keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(6, 3, name="c1")]).save(tmp_path / "other_7.keras")
+    r = run("history", tmp_path / "epoch_1.keras", tmp_path / "epoch_3.keras", "--out", tmp_path / "out",
+            "--layer", "c1", "--range", "step")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    h = montage.open(tmp_path / "out")
+    assert h.steps == [1, 3]   # the epochs in the names
+    m.set_weights([x * 0.5 for x in w])
+    np.testing.assert_array_equal(h.canvas("c1", step=3), filters_canvas(m, "c1", tmp_path))
+    r = run("history", tmp_path / "epoch_5.keras", tmp_path / "other_7.keras", "--out", tmp_path / "out",
+            "--layer", "c1", "--range", "step")
+    one_line(r, "other_7.keras", "another architecture")
+    assert montage.open(tmp_path / "out").steps == [1, 3, 5]   # nothing earlier lost, the good one kept

@@ -34,7 +34,8 @@
     cur.i = i;
     slider.value = i;
     modes.value = cur.mode;
-    label.textContent = "step " + H.steps[i];
+    label.textContent = "step " + H.steps[i] + (H.labels && H.labels[i] ?
+      " (" + safe(String(H.labels[i]).split(/[\\/]/).pop()) + ")" : "");
     box.dataset.step = H.steps[i];
     box.dataset.mode = MODES[cur.mode];
     M.colormap = cur.mode ? H.colormaps.diff : H.colormaps.value;   // the colour bar's table
