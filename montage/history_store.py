@@ -117,9 +117,9 @@ def _series(steps):
     out = {}
     for s in steps:
         for layer, st in s["stats"].items():
-            d = out.setdefault(layer, {"mean_norm": [], "dead_share": []})
-            d["mean_norm"].append(st["mean_norm"])
-            d["dead_share"].append(st["dead_share"])
+            d = out.setdefault(layer, {"mean_norm": [], "dead_share": [], "clipped": []})
+            for key in d:
+                d[key].append(st.get(key))
     return out
 
 

@@ -171,7 +171,8 @@ class Recorder:
                        (self.first or {}).get(k.name)) for i, k in enumerate(chosen)]
             tmp = store.step_folder(self.out, step)
             views = draw_step(tmp, f"steps/{step:08d}", blocks, self.opts, (self.style, self.dstyle), fixed)
-            st = {k.name: stats(k, self.state["median_norm"][k.name]) for k in chosen}
+            st = {k.name: stats(k, self.state["median_norm"][k.name], cells[k.name], (fixed or {}).get(k.name))
+                  for k in chosen}
             store.publish(tmp, self.out, step, {"step": step, "label": None if label is None else str(label), "views": views, "stats": st})
             tmp = None
             self.prev, self.first = cells, self.first or cells

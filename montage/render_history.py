@@ -32,12 +32,17 @@ def channel_norms(k):
     return np.sqrt(np.nansum(w.reshape(-1, w.shape[-1]) ** 2, axis=0))
 
 
-def stats(k, first_median):
-    """Per-channel statistics of a kernel block: norms, their mean, the dead channels."""
+def stats(k, first_median, cells=None, fixed=None):
+    """Per-channel statistics of a kernel block: norms, their mean, the dead channels; with a range
+    held across steps (``fixed``: lo, hi per cell), the share of weights beyond it (drawn at its ends)."""
     norms = channel_norms(k)
     dead = np.flatnonzero(norms <= DEAD_SHARE * first_median) if first_median > 0 else np.zeros(0, int)
-    return {"norm": norms.astype(np.float32), "mean_norm": float(norms.mean()) if norms.size else 0.0,
-            "dead": [int(i) for i in dead], "dead_share": float(len(dead) / max(1, norms.size))}
+    out = {"norm": norms.astype(np.float32), "mean_norm": float(norms.mean()) if norms.size else 0.0,
+           "dead": [int(i) for i in dead], "dead_share": float(len(dead) / max(1, norms.size))}
+    if fixed is not None and cells is not None and cells.size:
+        lo, hi = (np.asarray(r, np.float64)[None, None, :, None] for r in fixed[:2])
+        out["clipped"] = float(((cells < lo) | (cells > hi)).mean())
+    return out
 
 
 def layer_range(k, opts):

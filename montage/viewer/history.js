@@ -23,6 +23,7 @@
   curves.className = "curves"; extra.id = "history-readout";
   box.appendChild(curves);
   $("panel").insertBefore(box, $("views"));
+  $("views").hidden = true;   // three views a step: the slider and the mode choose among them
   $("readout").parentNode.insertBefore(extra, $("readout"));
   $("subtitle").textContent = "history \u00b7 " + safe(M.model && M.model.name || "") + " \u00b7 " +
     H.steps.length + " steps";
@@ -103,8 +104,9 @@
       var r = c.getBoundingClientRect();
       go(Math.round((ev.clientX - r.left) / r.width * (n - 1)));
     });
+    var clip = d.clipped && d.clipped[n - 1] ? ", beyond the range " + Math.round(100 * d.clipped[n - 1]) + "%" : "";
     curves.appendChild(el("div", safe(layer) + "  norm " + fmt(d.mean_norm[n - 1]) + ", dead " +
-                          Math.round(100 * d.dead_share[n - 1]) + "%", "note"));
+                          Math.round(100 * d.dead_share[n - 1]) + "%" + clip, "note"));
     curves.appendChild(c);
   });
 
