@@ -157,7 +157,8 @@ class Recorder:
                       "options": {f: getattr(self.opts, f) for f in ("cell", "gap", "normalize", "clip", "cmap",
                                                                        "tile_format")},
                       "ranges": ranges if self.range == "steps" else None,
-                      "median_norm": {k.name: float(np.median(channel_norms(k))) for k in chosen}}
+                      "median_norm": {k.name: float(np.nan_to_num(np.median(channel_norms(k)), posinf=0.0))
+                                      for k in chosen}}
         store.write_json(self.out / "history.json", self.state)
 
     def _record(self, step, chosen, label=None):

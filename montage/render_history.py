@@ -36,8 +36,10 @@ def stats(k, first_median, cells=None, fixed=None):
     """Per-channel statistics of a kernel block: norms, their mean, the dead channels; with a range
     held across steps (``fixed``: lo, hi per cell), the share of weights beyond it (drawn at its ends)."""
     norms = channel_norms(k)
-    dead = np.flatnonzero(norms <= DEAD_SHARE * first_median) if first_median > 0 else np.zeros(0, int)
-    out = {"norm": norms.astype(np.float32), "mean_norm": float(norms.mean()) if norms.size else 0.0,
+    finite = np.isfinite(norms)   # a diverged training's inf: JSON has no word for it, the page shows none
+    dead = np.flatnonzero(finite & (norms <= DEAD_SHARE * first_median)) if first_median > 0 else []
+    out = {"norm": [float(np.float32(v)) if ok else None for v, ok in zip(norms, finite)],
+           "mean_norm": float(norms[finite].mean()) if finite.any() else None,
            "dead": [int(i) for i in dead], "dead_share": float(len(dead) / max(1, norms.size))}
     if fixed is not None and cells is not None and cells.size:
         lo, hi = (np.asarray(r, np.float64)[None, None, :, None] for r in fixed[:2])

@@ -337,3 +337,19 @@ def test_cli_history_over_checkpoints_and_another_architecture(tmp_path):
             "--layer", "c1", "--range", "step")
     one_line(r, "other_7.keras", "another architecture")
     assert montage.open(tmp_path / "out").steps == [1, 3, 5]   # nothing earlier lost, the good one kept
+
+
+def test_batches_callback_and_a_diverged_step(tmp_path):
+    m, (x, y) = tiny_keras(), data()
+    with montage.Recorder(tmp_path / "run", m, layers="c1", quiet=True) as rec:
+        m.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[rec.keras_callback(every_batches=3)])
+        assert rec.steps == [0, 3, 6]    # 4 batches an epoch, counted across epochs
+        k, b = m.get_layer("c1").get_weights()
+        k[0, 0, 0, 0], k[0, 0, 0, 1] = np.nan, np.inf    # a diverged training goes on being recorded
+        m.get_layer("c1").set_weights([k, b])
+        rec.snapshot(7)
+    h = montage.open(tmp_path / "run")
+    assert h.steps == [0, 3, 6, 7]
+    st = h.stats("c1", step=7)
+    assert st["norm"][0] > 0 and st["norm"][1] is None   # NaN left out of a norm; an inf one is none
+    assert tuple(h.canvas("c1", step=7)[0, 0, :3]) == tuple(h["nan_color"])   # drawn as filters draws NaN

@@ -94,7 +94,7 @@
   Object.keys(H.series).forEach(function (layer) {
     var d = H.series[layer], c = el("canvas"), n = d.mean_norm.length, w = 300, hh = 36;
     c.width = w; c.height = hh; c.title = safe(layer) + ": mean kernel norm (line), dead channels (bars)";
-    var ctx = c.getContext("2d"), hi = Math.max.apply(null, d.mean_norm) || 1, x = function (i) { return n > 1 ? i * (w - 4) / (n - 1) + 2 : w / 2; };
+    var ctx = c.getContext("2d"), hi = Math.max.apply(null, d.mean_norm.filter(isFinite)) || 1, x = function (i) { return n > 1 ? i * (w - 4) / (n - 1) + 2 : w / 2; };
     ctx.fillStyle = "#a33";
     d.dead_share.forEach(function (s, i) { ctx.fillRect(x(i) - 1, hh * (1 - s), 2, hh * s); });
     ctx.strokeStyle = "#8bd"; ctx.beginPath();
