@@ -59,7 +59,8 @@ def _one(src, grid, kind, depth, base, key, mode, ranges, style, opts, engine):
     lut, bands = style.lut_for([src], rgb=(kind == "rgb"))
     canvas = _draw(src, grid, (lo, hi), lut, bands, const_index(mode), depth, style.gap_rgb, engine)
     write_block(canvas, base, opts.tile_format, opts.tiff, True)
-    write_values(sibling(base, ".values.js"), key, src)
+    if key is not None:
+        write_values(sibling(base, ".values.js"), key, src)
     return norm_entry(mode, style.clip, glo, ghi, GRID_MODES[mode]), \
         dzi_descriptor(base.name + "_files/", canvas.shape[1], canvas.shape[0], opts.tile_format)
 
@@ -100,7 +101,9 @@ def draw_step(folder, prefix, blocks, opts, styles, fixed=None):
                 cells = src - other if other is not None else np.zeros_like(src)
                 how, style, ranges = "symmetric", styles[1], None
             base = folder / "layers" / (name if m == "value" else f"{name}.{m}")
-            key = f"{prefix}/layers/{base.name}.values.js"
+            # values for the readout only with the kernels: the page takes a change as the difference
+            # of two steps' values (two more copies a step would be most of a step's bytes)
+            key = f"{prefix}/layers/{base.name}.values.js" if m == "value" else None
             norm, dzi = _one(cells, grid, kind if m == "value" else "filters", depth, base, key, how, ranges,
                              style, opts, engine)
             block = {"layer": k.name, "kind": kind, "kernel_shape": list(k.stored_shape), "grid": grid.to_dict(),

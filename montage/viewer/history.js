@@ -77,9 +77,12 @@
     extra.textContent = "";
     Object.keys(extra.dataset).forEach(function (k) { delete extra.dataset[k]; });
     if (!h) return;
-    var base = cur.i * MODES.length, names = ["value", "previous", "first"], got = {};
-    names.forEach(function (n, j) { got[n] = valueAt(base + j, h); });
-    if (got.value === null) { extra.textContent = "step " + H.steps[cur.i] + ": loading..."; return; }
+    // the value views hold the weights; a change is the difference of two steps' (in float32, as drawn)
+    var n = MODES.length, v = valueAt(cur.i * n, h), p = valueAt(Math.max(0, cur.i - 1) * n, h),
+        f = valueAt(0, h), got = { value: v };
+    if (v === null || p === null || f === null) { extra.textContent = "step " + H.steps[cur.i] + ": loading..."; return; }
+    got.previous = Math.fround(v - p);
+    got.first = Math.fround(v - f);
     extra.dataset.value = fmt(got.value);
     extra.dataset.change = fmt(got.previous);
     extra.textContent = "step " + H.steps[cur.i] + "  value " + fmt(got.value) + "\nchange   " +
