@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import montage
-from helpers import siblings
+from helpers import random_images, siblings
 from montage.manifest import json_default
 
 
@@ -267,6 +267,11 @@ def test_open_reads_any_output_back(tmp_path):
     assert type(back) is montage.result.Result
     assert back == json.loads(json.dumps(r, default=json_default))   # the manifest, as written
     np.testing.assert_array_equal(back.canvas("c1"), r.canvas("c1"))
+    imgs = random_images(tmp_path / "imgs", 2, side=8)
+    f = montage.features(m, imgs, tmp_path / "maps", quiet=True)
+    back = montage.open(tmp_path / "maps")
+    assert back["kind"] == "features" and len(back["views"]) == 2
+    np.testing.assert_array_equal(back.canvas("c2", image=1), f.canvas("c2", image=1))
     with pytest.raises(montage.MontageError, match="no manifest.json"):
         montage.open(tmp_path)
 
