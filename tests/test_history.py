@@ -316,6 +316,11 @@ def test_page_slider_shows_the_steps_tiles_and_readout(tmp_path):
         assert "steps/00000005/layers/00_c1.previous_files/" in page.evaluate(url)
         assert page.evaluate("document.getElementById('colorbar').querySelector('.range').textContent"
                              ).count("RdBu_r") == 1
+        curve = page.locator("#history .curves canvas").first.bounding_box()
+        page.mouse.click(curve["x"] + 1, curve["y"] + curve["height"] / 2)   # the curve's left end: step 0
+        page.wait_for_function("document.getElementById('history').dataset.step === '0'")
+        page.click("#history button")                 # play: on to the last step, then stops
+        page.wait_for_function("document.getElementById('history').dataset.step === '9'", timeout=10000)
         assert page.errors == []
         browser.close()
 
