@@ -90,6 +90,8 @@ class Recorder:
             self.lock.__exit__(None, None, None)
             raise
         self.steps = [s["step"] for s in done]
+        if not done:   # a run killed before its first step was complete: its first-step ranges go too
+            self.state = None
         self.prev = self.first = None
         if done:   # continuing: the previous and first steps' cells come back from their values
             self.first = self._cells_of(done[0])
