@@ -97,7 +97,7 @@ class Recorder:
             self.first = self._cells_of(done[0])
             self.prev = self._cells_of(done[-1])
             store.rebuild_page(self.out, self.state, self.diff_lut)   # a killed run may have left it behind
-        self.pool, self.pending, self.error, self.skipped = ThreadPoolExecutor(1), None, None, []
+        self.pool, self.pending, self.skipped = ThreadPoolExecutor(1), None, []
 
     # ---- the training thread ----
     def _capture(self, model=None):

@@ -328,10 +328,10 @@ def test_page_slider_shows_the_steps_tiles_and_readout(tmp_path):
         browser.close()
 
 
-def test_cli_history_over_checkpoints_and_another_architecture(tmp_path):
+def test_cli_history_over_checkpoints_and_another_architecture(tmp_path, capsys):
     import keras
 
-    from helpers import one_line, run
+    from montage.cli import main
 
     m = tiny_keras()
     w = m.get_weights()
@@ -339,16 +339,16 @@ def test_cli_history_over_checkpoints_and_another_architecture(tmp_path):
         m.set_weights([x * scale for x in w])
         m.save(tmp_path / f"epoch_{epoch}.keras")
     keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(6, 3, name="c1")]).save(tmp_path / "other_7.keras")
-    r = run("history", tmp_path / "epoch_1.keras", tmp_path / "epoch_3.keras", "--out", tmp_path / "out",
-            "--layer", "c1", "--range", "step")
-    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    args = ["--out", str(tmp_path / "out"), "--layer", "c1", "--range", "step"]
+    assert main(["history", str(tmp_path / "epoch_1.keras"), str(tmp_path / "epoch_3.keras"), *args]) == 0
     h = montage.open(tmp_path / "out")
     assert h.steps == [1, 3]   # the epochs in the names
     m.set_weights([x * 0.5 for x in w])
     np.testing.assert_array_equal(h.canvas("c1", step=3), filters_canvas(m, "c1", tmp_path))
-    r = run("history", tmp_path / "epoch_5.keras", tmp_path / "other_7.keras", "--out", tmp_path / "out",
-            "--layer", "c1", "--range", "step")
-    one_line(r, "other_7.keras", "another architecture")
+    capsys.readouterr()
+    assert main(["history", str(tmp_path / "epoch_5.keras"), str(tmp_path / "other_7.keras"), *args]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "other_7.keras" in err[0] and "another architecture" in err[0], err
     assert montage.open(tmp_path / "out").steps == [1, 3, 5]   # nothing earlier lost, the good one kept
 
 
