@@ -117,7 +117,7 @@ def _series(steps):
     out = {}
     for s in steps:
         for layer, st in s["stats"].items():
-            d = out.setdefault(layer, {"mean_norm": [], "dead_share": [], "clipped": []})
+            d = out.setdefault(layer, {"mean_norm": [], "dead_share": [], "clipped": [], "act_dead_share": []})
             for key in d:
                 d[key].append(st.get(key))
     return out

@@ -30,6 +30,7 @@ from .models import load_kernels
 from .options import FiltersOptions
 from .paths import shown
 from .recorder_keras import callback
+from .recorder_probe import Probe
 from .render_history import DIFF_CMAP, channel_norms, draw_step, layer_range, stats
 from .style import Style
 
@@ -47,8 +48,12 @@ class Recorder:
         Read again at each :meth:`snapshot`.
     layers : str or list of str, optional
         Conv layers (default every one, as ``filters --layer all``).
-    images : None
-        Probe images' feature maps are not recorded yet (refused).
+    images : path or list of paths, optional
+        A few fixed probe pictures: at each step, each layer's activations on them as per-channel
+        statistics (mean, max, channels dead on every picture). Their feature maps are not drawn.
+    probe : dict, optional
+        How the probe pictures are fed: ``size``, ``preprocess``, ``mean``, ``std``, ``bgr``,
+        ``resize`` as for ``montage.features``.
     range : {'steps', 'step'}
         'steps' (default): every step drawn with the first step's range, so that a brightness means
         the same weight on every step; 'step': each step with its own, as ``montage.filters``.
@@ -58,9 +63,8 @@ class Recorder:
         ``montage.filters``' options (``cell``, ``normalize``, ``clip``, ``cmap``, ``quiet``, ...).
     """
 
-    def __init__(self, out, model, layers=None, images=None, range="steps", on_full_disk="skip", **options):
-        if images is not None:
-            raise MontageError("images: probe images' feature maps are not recorded yet; leave out images")
+    def __init__(self, out, model, layers=None, images=None, range="steps", on_full_disk="skip", probe=None,
+                 **options):
         if range not in RANGES or on_full_disk not in ("skip", "stop"):
             raise MontageError(f"range {range!r} / on_full_disk {on_full_disk!r}: choose range 'steps' or "
                                "'step', on_full_disk 'skip' or 'stop'")
@@ -76,6 +80,11 @@ class Recorder:
         chosen = self._capture()
         self.identity = {"model": self.loaded.name,
                          "layers": [[k.name, [int(d) for d in k.stored_shape]] for k in chosen]}
+        self.probe = None
+        if images is not None:
+            nodes = [n.name for n in find_layers(self.loaded.model, opts.layers) if kernels(n)]
+            self.probe = Probe(model, images, nodes, probe)
+            self.node_of = {k.name: n for n in nodes for k in kernels(_node(self.loaded.model, n))}
         self.style = Style(opts)
         self.dstyle = Style(dataclasses.replace(opts, cmap=DIFF_CMAP, normalize="symmetric"))
         self.diff_lut = colormap_lut(DIFF_CMAP).tolist()
@@ -133,8 +142,9 @@ class Recorder:
             what = shown(label) if label is not None else "the model"
             raise MontageError(f"{what} is another architecture than the history's (other layers or kernel "
                                "shapes): record it into another folder")
+        acts = self.probe.stats() if self.probe is not None and model is None else None
         self.steps.append(int(step))
-        self.pending = self.pool.submit(self._record, int(step), chosen, label)
+        self.pending = self.pool.submit(self._record, int(step), chosen, label, acts)
 
     def _wait(self):
         """Wait for the step being written; raise what it raised (a full disk only when asked)."""
@@ -163,7 +173,7 @@ class Recorder:
                                       for k in chosen}}
         store.write_json(self.out / "history.json", self.state)
 
-    def _record(self, step, chosen, label=None):
+    def _record(self, step, chosen, label=None, acts=None):
         tmp = None
         try:
             if self.state is None:
@@ -176,6 +186,8 @@ class Recorder:
             views = draw_step(tmp, f"steps/{step:08d}", blocks, self.opts, (self.style, self.dstyle), fixed)
             st = {k.name: stats(k, self.state["median_norm"][k.name], cells[k.name], (fixed or {}).get(k.name))
                   for k in chosen}
+            for name in st if acts else ():
+                st[name].update(acts[self.node_of[name]])
             store.publish(tmp, self.out, step, {"step": step, "label": None if label is None else str(label), "views": views, "stats": st})
             tmp = None
             self.prev, self.first = cells, self.first or cells
@@ -223,3 +235,7 @@ class Recorder:
 
     def __repr__(self):
         return f"<montage Recorder of {self.loaded.name}: {len(self.steps)} steps -> {self.out / 'index.html'}>"
+
+
+def _node(model, name):
+    return find_layers(model, [name])[0]

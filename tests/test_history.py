@@ -89,16 +89,19 @@ def test_torch_loop_steps_equal_filters_of_each_steps_weights(tmp_path):
     opt = torch.optim.SGD(net.parameters(), lr=0.5)
     x, y = torch.rand(16, 3, 8, 8), torch.rand(16, 3)
     seen = []
-    with montage.Recorder(tmp_path / "run", net, quiet=True, range="step", cmap="viridis") as rec:
+    imgs = random_images(tmp_path / "imgs", 2, side=8)
+    with montage.Recorder(tmp_path / "run", net, quiet=True, range="step", cmap="viridis", images=imgs) as rec:
         for step in range(3):
             seen.append({k: v.clone() for k, v in net.state_dict().items()})
             rec.snapshot(step * 10)
+            assert net.training   # the probe's forward pass leaves the module training
             loss = ((net(x) - y) ** 2).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
     h = montage.open(tmp_path / "run")
     assert h.steps == [0, 10, 20]
+    assert len(h.stats("2", step=20)["act_max"]) == 3 and h.stats("0", step=0)["act_mean"][0] is not None
     assert not torch.equal(seen[0]["0.weight"], seen[2]["0.weight"])
     for i, state in enumerate(seen):
         net.load_state_dict(state)
@@ -366,3 +369,27 @@ def test_batches_callback_and_a_diverged_step(tmp_path):
     st = h.stats("c1", step=7)
     assert st["norm"][0] > 0 and st["norm"][1] is None   # NaN left out of a norm; an inf one is none
     assert tuple(h.canvas("c1", step=7)[0, 0, :3]) == tuple(h["nan_color"])   # drawn as filters draws NaN
+
+
+def test_probe_images_give_activation_statistics_and_dead_channels(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    m = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu", name="c1")])
+    imgs = random_images(tmp_path / "imgs", 3, side=8)
+    with montage.Recorder(tmp_path / "run", m, images=imgs, quiet=True) as rec:
+        rec.snapshot(0)
+        k, b = m.get_layer("c1").get_weights()
+        b[2] = -1e4                     # channel 2 never fires again
+        m.get_layer("c1").set_weights([k, b])
+        rec.snapshot(1)
+    h = montage.open(tmp_path / "run")
+    ref = [acts["c1"] for _, acts in montage.activations(m, imgs, ["c1"])]   # the same pictures, now
+    ref = np.concatenate(ref).reshape(-1, 4)
+    st = h.stats("c1", step=1)
+    np.testing.assert_allclose(st["act_max"], ref.max(0), rtol=1e-6)
+    np.testing.assert_allclose(st["act_mean"], ref.mean(0), rtol=1e-5)
+    assert st["act_dead"] == [2] and st["act_dead_share"] == 0.25
+    assert 2 not in h.stats("c1", step=0)["act_dead"]
+    with pytest.raises(montage.MontageError, match="probe option"):
+        montage.Recorder(tmp_path / "bad", m, images=imgs, probe={"colour": 1}, quiet=True)

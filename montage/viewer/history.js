@@ -108,6 +108,8 @@
       go(Math.round((ev.clientX - r.left) / r.width * (n - 1)));
     });
     var clip = d.clipped && d.clipped[n - 1] ? ", beyond the range " + Math.round(100 * d.clipped[n - 1]) + "%" : "";
+    if (d.act_dead_share && d.act_dead_share[n - 1] !== null && d.act_dead_share[n - 1] !== undefined)
+      clip += ", silent on the probes " + Math.round(100 * d.act_dead_share[n - 1]) + "%";
     curves.appendChild(el("div", safe(layer) + "  norm " + fmt(d.mean_norm[n - 1]) + ", dead " +
                           Math.round(100 * d.dead_share[n - 1]) + "%" + clip, "note"));
     curves.appendChild(c);
