@@ -474,6 +474,8 @@ def instant(work, quick):
                   "file_filters": f, "keras_filters": k}
 
 
+from .history import history  # noqa: E402 (its rows use row() above)
+
 BENCHMARKS = {
     "instant": instant,
     "filters_block1_conv2": filters_block1_conv2,
@@ -486,6 +488,7 @@ BENCHMARKS = {
     "features_scale": features_scale,
     "tile_formats": tile_formats,
     "other_models": other_models,
+    "history": history,
 }
 
 

@@ -1,7 +1,8 @@
 """montage: every filter and feature map of a convolutional network, at full resolution.
 
 The API mirrors the CLI: :func:`filters`, :func:`features`, :func:`activations`,
-:func:`examples`, :func:`optimize`, :func:`layers`; :func:`grid` tiles any array into one canvas. Heavy dependencies (Keras, TensorFlow) load only when used.
+:func:`examples`, :func:`optimize`, :func:`layers`; :func:`grid` tiles any array into one canvas;
+:class:`Recorder` records kernels over training; :func:`open` reads an output folder back. Heavy dependencies (Keras, TensorFlow) load only when used.
 """
 
 from importlib import import_module
@@ -9,7 +10,8 @@ from importlib import import_module
 from ._version import __version__
 from .errors import MontageError
 
-__all__ = ["filters", "features", "examples", "optimize", "activations", "layers", "grid", "load_model", "MontageError", "__version__"]
+__all__ = ["filters", "features", "examples", "optimize", "activations", "layers", "grid", "load_model", "Recorder",
+           "open", "MontageError", "__version__"]
 
 # public name -> (module, attribute), imported on first use
 _LAZY = {
@@ -21,6 +23,8 @@ _LAZY = {
     "load_model": ("models", "load_model"),
     "layers": ("render_layers", "summary"),
     "grid": ("arrays", "grid"),
+    "Recorder": ("recorder", "Recorder"),
+    "open": ("opened", "open_folder"),
 }
 
 

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 
-from . import render_examples, render_features, render_filters, render_optimize
+from . import history_cli, render_examples, render_features, render_filters, render_optimize
 from ._lock import stop_requested
 from ._version import __version__
 from .errors import Interrupted, MontageError
@@ -57,6 +57,7 @@ def build_parser():
                        "decorrelated Fourier parameters, random jitter, scale and rotation, Adam). Each layer a "
                        "block, its channels in a near-square grid. ONNX graphs have no gradients here.")
     add_arguments(p, OptimizeOptions)
+    history_cli.add_parser(sub)
 
     p = sub.add_parser("serve", help="serve an output folder over HTTP (e.g. through an SSH tunnel)")
     p.add_argument("dir", help="a folder montage wrote")
@@ -154,7 +155,7 @@ def main(argv=None):
     except SystemExit as e:  # --help, --version, or a usage error already printed
         return e.code
     commands = {"layers": _layers, "filters": _filters, "features": _features, "examples": _examples,
-                "optimize": _optimize, "serve": _serve}
+                "optimize": _optimize, "serve": _serve, "history": history_cli.run}
     try:
         with _stoppable():
             commands[args.command](args)

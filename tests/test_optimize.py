@@ -332,9 +332,7 @@ def test_merged_shards_equal_a_single_run(tmp_path, capsys):
     for a, b in zip(single["views"][0]["blocks"], merged["views"][0]["blocks"]):
         assert a["channels"] == b["channels"] == [0, 1, 2, 3, 4, 5]
         np.testing.assert_allclose(a["objective"]["end"], b["objective"]["end"], rtol=1e-3, atol=1e-3)
-    from montage.result import Result
-
-    got = Result(merged, tmp_path / "m", 0)
+    got = montage.open(tmp_path / "m")
     for layer in ("c1", "c2"):
         assert np.abs(got.arrays(layer).astype(int) - single.arrays(layer)).max() <= 2
     assert merged["method"] == single["method"] and merged["model"]["name"] == single["model"]["name"]
