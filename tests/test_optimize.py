@@ -397,3 +397,19 @@ def test_batchnorm_and_dropout_run_in_inference_mode(tmp_path):
     np.testing.assert_array_equal(a.arrays("top"), b.arrays("top"))      # no dropout noise
     for w0, w1 in zip(before, bn.get_weights()):
         np.testing.assert_array_equal(w0, w1)                            # moving statistics untouched
+
+
+def test_a_model_xla_cannot_compile_runs_as_a_plain_graph(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 1, name="c")(inp)
+    host = lambda t: t + tf.reshape(tf.stop_gradient(tf.numpy_function(np.zeros_like, [t], tf.float32)),  # noqa: E731
+                                    tf.shape(t))
+    x = keras.layers.Lambda(host, output_shape=lambda s: s, name="host")(x)   # runs on the host: no XLA
+    x = keras.layers.Conv2D(3, 1, name="top")(x)
+    r = montage.optimize(keras.Model(inp, x), tmp_path / "o", layers="top", size=12, steps=8, preprocess="tf",
+                         quiet=True)
+    o = r["views"][0]["blocks"][0]["objective"]
+    assert all(e > s for s, e in zip(o["start"], o["end"]))

@@ -39,17 +39,30 @@ def _value(model, ext, first, ops, render, score):
 def _tensorflow(value):
     import tensorflow as tf
 
-    @tf.function    # one trace per batch size: a layer's batches and its last, smaller one
-    def step(p, a):
-        with tf.GradientTape() as tape:
-            tape.watch(p)
-            v = value(p, a)
-            total = tf.reduce_sum(v)
-        return v, tape.gradient(total, p)
+    def make(jit):
+        @tf.function(jit_compile=jit)    # traced once per batch size: a layer's batches and its last, smaller one
+        def step(p, a):
+            with tf.GradientTape() as tape:
+                tape.watch(p)
+                v = value(p, a)
+                total = tf.reduce_sum(v)
+            return v, tape.gradient(total, p)
+        return step
+
+    # XLA fuses the picture's einsums, gathers and their gradients (2-3x on a CPU); a model with an op
+    # XLA cannot compile runs as a plain graph
+    steps = [make(True), make(False)]
 
     def fn(p, a):
-        v, g = step(tf.constant(p), {k: tf.constant(x) for k, x in a.items()})
-        return v.numpy(), g.numpy()
+        args = (tf.constant(p), {k: tf.constant(x) for k, x in a.items()})
+        while True:
+            try:
+                v, g = steps[0](*args)
+                return v.numpy(), g.numpy()
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError):
+                if len(steps) == 1:
+                    raise
+                steps.pop(0)
     return fn
 
 
