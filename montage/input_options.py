@@ -171,6 +171,9 @@ class ExamplesOptions(InputOptions):
                         "'vgg16' (default)", "'vgg16' (default; --merge: the partial results')"), group="model")
     cell: int | None = option(64, "pixels per example side (default 64)", group="output", type=int)
     overlay: bool = option(False, "tint each patch by the channel's activation in it", action="store_true")
+    optimum: bool = option(False, "put each channel's feature visualisation (montage optimize at its defaults) before "
+                           "its examples: row = channel, then top-1 ... top-k", action="store_true")
+    optimum_steps: int = option(256, "gradient steps for --optimum (default 256)", type=int, metavar="N")
     out: Any = option("montage-examples", OutputOptions.__dataclass_fields__["out"].metadata["help"],
                       group="output", required=True)
 
@@ -187,6 +190,11 @@ class ExamplesOptions(InputOptions):
         object.__setattr__(self, "merge", _names(self.merge, "partial results"))
         if self.merge and self.shard:
             raise MontageError("--merge renders partial results; --shard makes one: give one of them")
+        _whole(self, "optimum_steps")
+        if self.optimum and self.shard:
+            raise MontageError("--optimum draws pictures, which a --shard run does not: give it to the --merge run")
+        if int(self.optimum_steps) < 1:
+            raise MontageError(f"--optimum-steps {self.optimum_steps} must be at least 1")
         if self.merge and (self.layers or self.top != 9 or self.score != "max"):
             raise MontageError("--merge renders what the partial results hold: their --layer, --top and --score "
                                "were chosen by the --shard runs (leave them out)")

@@ -69,20 +69,32 @@ def band_rows(channels, top):
     return int(min(channels, 2 ** max(0, int(np.round(np.log2(side))))))
 
 
-def examples_grid(channels, top, cell, gap):
+def examples_grid(channels, top, cell, gap, lead=0):
     """(grid, rows per band): channel c's examples sit in grid row ``c % rows``, columns
-    ``(c // rows) * (top + 1) + rank``; the column after each band is left empty."""
-    rows = band_rows(channels, top)
+    ``(c // rows) * (lead + top + 1) + lead + rank``, after ``lead`` columns of its own (its feature
+    visualisation); the column after each band is left empty."""
+    rows = band_rows(channels, top + lead)
     bands = -(-channels // rows)
-    cols = bands * (top + 1) - 1
+    cols = bands * (lead + top + 1) - 1
     return Grid(rows, cols, rows * cols, cell, cell, 1, gap), rows
 
 
-def draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=None):
-    """Every layer's canvas (rows = channels, columns = ranks) and its manifest entries."""
+def _optima(canvases, layouts, tops, optima, cell):
+    """Each channel's feature visualisation (``optima``: per layer pictures (C, h, w, 3), or None) in
+    the first column of its band (``tops``: each layer's examples per channel)."""
+    for canvas, (g, rows), k, pictures in zip(canvases, layouts, tops, optima):
+        for c, pic in enumerate(pictures if pictures is not None else []):
+            y0, x0 = (c % rows) * g.pitch_y, (c // rows) * (k + 2) * g.pitch_x
+            canvas[y0:y0 + cell, x0:x0 + cell, :3] = _to_cell(pic, cell)
+
+
+def draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=None, optima=None):
+    """Every layer's canvas (rows = channels, columns = ranks, after each channel's feature
+    visualisation where ``optima`` gives them) and its manifest entries."""
 
     cell, gap = int(opts.cell), style.gap
-    layouts = [examples_grid(s.channels, s.k, cell, gap) for s in states]
+    lead = 1 if optima else 0
+    layouts = [examples_grid(s.channels, s.k, cell, gap, lead) for s in states]
     grids = [g for g, _ in layouts]
     for name, g in zip(names, grids):
         check_fits(g.height, g.width, 4, f"examples canvas of {name}")
@@ -114,7 +126,9 @@ def draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=Non
                         patch = _tint(patch, maps[j][b, :, :, c], box, fields[j], scale[j][c])
                     g = grids[j]
                     rows = layouts[j][1]
-                    y0, x0 = (c % rows) * g.pitch_y, ((c // rows) * (states[j].k + 1) + r) * g.pitch_x
+                    y0, x0 = (c % rows) * g.pitch_y, ((c // rows) * (lead + states[j].k + 1) + lead + r) * g.pitch_x
                     canvases[j][y0:y0 + cell, x0:x0 + cell, :3] = _to_cell(patch, cell)
             bar.update(len(chunk))
+    if optima:
+        _optima(canvases, layouts, [st.k for st in states], optima, cell)
     return layouts, canvases, geometry

@@ -27,6 +27,7 @@ from .partials import (PARTIAL, check_readable, identity, merge_inputs, read_par
 from .patches import draw
 from .paths import shown
 from .preprocess import describe_preprocess
+from .render_optimize import optima
 from .result import Result, in_temporary_folder
 from .signatures import api
 from .style import Style
@@ -194,8 +195,9 @@ def _write_shard(job, opts, t0, temporary):
 def _write_pictures(job, fields, opts, style):
     """Draw and write every layer's block; the manifest."""
     fwd, states = job.fwd, job.states
+    optimum, method = optima(fwd, opts.optimum_steps, opts.seed, opts.quiet) if opts.optimum else (None, None)
     layouts, canvases, geometry = draw(states, fields, fwd.names, fwd.shapes, job.absolute, fwd.input_shape, opts,
-                                       style, fwd)
+                                       style, fwd, [o[0] for o in optimum] if optimum else None)
     blocks, tiles = [], []
     with staged(opts.out, opts.overwrite, job.inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         (tmp / "layers").mkdir()
@@ -206,6 +208,8 @@ def _write_pictures(job, fields, opts, style):
             canvases[j] = None
             block = _block(name, states[j], fields[j], fwd.shapes[j], layouts[j], geometry[j], job.given, job.score)
             block.update(dzi=f"layers/{base.name}.dzi", tiff=f"layers/{base.name}.tif" if opts.tiff else None)
+            if optimum:
+                block["optimum"] = {"start": _finite(optimum[j][1]), "end": _finite(optimum[j][2])}
             blocks.append(block)
             tiles.append({"dzi": dict(dzi, Url=f"layers/{dzi['Url']}"), "path": f"layers/{base.name}.dzi"})
         origins, (wh, ww) = shelf_pack([(g.height, g.width) for g, _ in layouts], LAYER_GAP)
@@ -216,6 +220,8 @@ def _write_pictures(job, fields, opts, style):
                              images=images),
                     "skipped": job.skipped, "views": [{"name": "examples", "world": [ww, wh], "tiles": tiles,
                                                        "blocks": blocks}]}
+        if method is not None:
+            manifest["method"] = method.describe()
         finish(tmp, manifest, f"{fwd.loaded.name} examples", opts.quiet)
     return manifest, blocks, images
 

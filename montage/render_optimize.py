@@ -22,7 +22,7 @@ from .layout import LAYER_GAP, Grid, near_square, scale_at_least, shelf_pack
 from .manifest import finish, header
 from .models import load_model, plan_ascent
 from .optimize_shards import read_partials, shard_of, write_partial
-from .preprocess import describe_preprocess, preprocess
+from .preprocess import Feed, describe_preprocess, preprocess
 from .result import Result, in_temporary_folder
 from .signatures import api
 from .style import Style
@@ -85,6 +85,19 @@ def _optimise_layer(plan, j, chans, method, bar):
         parts.append(ascend(fn, method, plan.shapes[j], chans[i:i + plan.batch_size], plan.shapes[j][-1], fed,
                             (h, w), bar))
     return tuple(np.concatenate(x) for x in zip(*parts))
+
+
+def optima(fwd, steps, seed, quiet):
+    """Every channel's feature visualisation for the layers of ``fwd`` (examples' ``--optimum``), fed
+    as ``fwd`` feeds pictures: (per layer (pictures, start, end), the method)."""
+    loaded = fwd.loaded
+    feed = Feed(loaded.preprocess, None, None, loaded.bgr, loaded.resize)
+    plan = plan_ascent(loaded, fwd.names, None, None, note=lambda msg: note(msg, quiet), feed=feed, default_size=SIZE)
+    method = Method(steps=int(steps), seed=int(seed))
+    chans = _channels(plan, None)
+    batches = sum(math.ceil(len(c) / plan.batch_size) for c in chans)
+    with progress(batches * method.steps, "optimum of each channel", "step", quiet) as bar:
+        return [_optimise_layer(plan, j, chans[j], method, bar) for j in range(len(chans))], method
 
 
 class _Described:

@@ -413,3 +413,53 @@ def test_a_model_xla_cannot_compile_runs_as_a_plain_graph(tmp_path):
                          quiet=True)
     o = r["views"][0]["blocks"][0]["objective"]
     assert all(e > s for s, e in zip(o["start"], o["end"]))
+
+
+# ---- beside the dataset examples ----
+
+def test_examples_put_each_channels_optimum_before_its_examples(tmp_path):
+    """``examples --optimum``: row = channel, its feature visualisation first (the one ``optimize`` draws
+    at the same settings), then its top images; the page reads the optimum cell out."""
+    from helpers import read_dzi_level
+    from test_examples import probe_model, spot_images
+    from test_viewer import ARGS, CHROMIUM, hover, open_page, readout, zoom_to_block
+    from playwright.sync_api import sync_playwright
+
+    spot_images(tmp_path / "in", n=5)
+    model = probe_model()           # 32 x 32 input; "wide": 40 channels in column bands
+    m = montage.examples(model, [str(tmp_path / "in")], tmp_path / "o", layers=["wide"], top=2, cell=64,
+                         preprocess="none", quiet=True, optimum=True, optimum_steps=6)
+    b = m["views"][0]["blocks"][0]
+    rows, g = b["band_rows"], b["grid"]
+    assert g["cols"] == -(-40 // rows) * (1 + 2 + 1) - 1 and m["method"]["steps"] == 6
+    want = montage.optimize(model, tmp_path / "opt", layers="wide", steps=6, preprocess="none", quiet=True)
+    pics = want.arrays("wide")                                       # (40, 32, 32, 3)
+    canvas = read_dzi_level(tmp_path / "o", m["views"][0]["tiles"][0])
+    for ch in (0, rows - 1, rows, 39):
+        y0, x0 = (ch % rows) * 65, (ch // rows) * 4 * 65
+        cell = canvas[y0:y0 + 64, x0:x0 + 64, :3].astype(int)
+        assert np.abs(cell - np.repeat(np.repeat(pics[ch], 2, 0), 2, 1)).max() <= 2, ch
+        ex = b["examples"][ch][0]                                    # rank 0 now sits one column on
+        assert ex["image"] and not np.array_equal(canvas[y0:y0 + 64, x0 + 65:x0 + 129], canvas[y0:y0 + 64, x0:x0 + 64])
+    np.testing.assert_allclose(b["optimum"]["end"], want["views"][0]["blocks"][0]["objective"]["end"], rtol=1e-3)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = open_page(browser, (tmp_path / "o" / "index.html").as_uri())
+        zoom_to_block(page, b)
+        ch = rows + 1
+        hover(page, b, (ch % rows) * g["cols"] + (ch // rows) * 4)          # the optimum of channel rows + 1
+        r = readout(page)
+        hover(page, b, (ch % rows) * g["cols"] + (ch // rows) * 4 + 2)      # its rank 1 example
+        r1 = readout(page)["data"]
+        browser.close()
+    assert (r["data"]["channel"], r["data"]["rank"]) == (str(ch), "-1") and "optimum" in r["text"]
+    assert float(r["data"]["end"]) == pytest.approx(b["optimum"]["end"][ch], rel=1e-3)
+    assert (r1["channel"], r1["rank"]) == (str(ch), "1") and r1["image"] == b["examples"][ch][1]["image"]
+    assert page.errors == []
+
+
+def test_examples_optimum_is_drawn_by_the_merge_not_by_a_shard(tmp_path, capsys):
+    assert _cli("examples", "--optimum", "--shard", "0/2", "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert "--optimum draws pictures, which a --shard run does not: give it to the --merge run" in err
+    assert err.count("\n") == 1 and not (tmp_path / "o").exists()

@@ -113,7 +113,8 @@
     if (b.kind === "optimize") return { channel: b.channels[k] };   // the channels asked for, in order
     if (b.kind === "depthwise") return { channel: k, input: Math.floor(k / b.multiplier), multiplier: k % b.multiplier };
     if (b.kind === "examples") {   // column bands of band_rows channels, an empty column between bands
-      var col = k % b.grid.cols, band = Math.floor(col / (b.top + 1)), rank = col % (b.top + 1);
+      var lead = b.optimum ? 1 : 0, width = lead + b.top + 1;   // the optimum (rank -1) first, with --optimum
+      var col = k % b.grid.cols, band = Math.floor(col / width), rank = col % width - lead;
       var ch = band * b.band_rows + Math.floor(k / b.grid.cols);
       return rank === b.top || ch >= b.channels ? null : { channel: ch, rank: rank };
     }
@@ -124,7 +125,9 @@
     if (b.kind === "rgb") return q.filter;
     if (b.kind === "optimize") return b.channels.indexOf(q.channel);
     if (b.kind === "examples") {
-      return (q.channel % b.band_rows) * b.grid.cols + Math.floor(q.channel / b.band_rows) * (b.top + 1) + q.rank;
+      var lead = b.optimum ? 1 : 0;
+      return (q.channel % b.band_rows) * b.grid.cols + Math.floor(q.channel / b.band_rows) * (lead + b.top + 1) +
+             lead + q.rank;
     }
     return q.channel;
   }

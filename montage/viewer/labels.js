@@ -17,7 +17,8 @@
   function axisTitles(b) {
     if (b.kind === "filters") return { across: "input channels \u2192", down: "filters \u2192" };
     if (b.kind === "examples") {
-      return { across: "top " + b.top + " images, best first \u2192  (then the next " + b.band_rows + " channels)",
+      return { across: (b.optimum ? "optimum, then " : "") + "top " + b.top + " images, best first \u2192  (then the next " +
+               b.band_rows + " channels)",
                down: "channels \u2192" };
     }
     if (b.kind === "optimize") {

@@ -142,18 +142,25 @@
 
   /* An example: which image, where, its score and box; the channel over the whole dataset. */
   function drawExample(r, h) {
-    var b = h.block, q = cellNames(b, h.k), e = (b.examples[q.channel] || [])[q.rank], st = b.stats, lines = [];
+    var b = h.block, q = cellNames(b, h.k), e = q.rank >= 0 ? (b.examples[q.channel] || [])[q.rank] : null;
+    var st = b.stats, lines = [];
     r.dataset.layer = b.layer; r.dataset.channel = q.channel; r.dataset.rank = q.rank;
     lines.push("layer    " + safe(b.layer));
     lines.push("channel  " + q.channel + (b.dead.indexOf(q.channel) >= 0 ? "  (dead: never above 0)" : ""));
-    lines.push("rank     " + q.rank + " of " + b.top + " (by spatial " + b.score + ")");
-    if (e) {
+    if (q.rank < 0) {   // the channel's feature visualisation (--optimum)
+      r.dataset.start = fmt(b.optimum.start[q.channel]); r.dataset.end = fmt(b.optimum.end[q.channel]);
+      lines.push("optimum  the picture this channel responds to most (feature visualisation, " +
+                 (M.method ? M.method.steps + " steps" : "") + ")");
+      lines.push("objective " + fmt(b.optimum.start[q.channel]) + " -> " + fmt(b.optimum.end[q.channel]) +
+                 "  (mean of its map, from noise to the picture)");
+    } else lines.push("rank     " + q.rank + " of " + b.top + " (by spatial " + b.score + ")");
+    if (e && q.rank >= 0) {
       r.dataset.image = e.image; r.dataset.score = fmt(e.score); r.dataset.box = e.box.join(",");
       lines.push("image    " + safe(shortPath(e.image)));
       lines.push("y, x     " + e.y + ", " + e.x + "  (in the " + b.map_shape[0] + " x " + b.map_shape[1] + " map)");
       lines.push("score    " + fmt(e.score));
       lines.push("box      " + e.box.join(", ") + "  (top, left, bottom, right in input pixels)");
-    } else {
+    } else if (q.rank >= 0) {
       lines.push("(fewer than " + b.top + " images)");
     }
     lines.push("");
