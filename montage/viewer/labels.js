@@ -142,7 +142,7 @@
     onScreen.forEach(function (o) {
       var b = o.b, g = b.grid, p = pitch(g), zoom = (o.br.x - o.tl.x) / o.s[1];
       if (b.kind === "examples") return;   // banded: grid rows and columns are not channels and ranks
-      if (b.kind !== "filters") { labelCells(b, g, p, zoom, W, H, px, index); return; }
+      if (b.kind !== "filters") { labelCells(b, g, p, zoom, W, H, px, index, ctx); return; }
       var widest = ctx.measureText(String(Math.max(g.rows, g.cols) - 1)).width + 6;
       if (p[1] * zoom < Math.max(18, widest) || p[0] * zoom < 14) return;   // too small to label each
       var left = Math.max(o.tl.x, 0), top = Math.max(o.tl.y, 0);
@@ -162,8 +162,10 @@
     window.montage.controlBoxes = controls;
   }
   /* feature maps and RGB kernels: a cell is one channel (or filter); number the visible ones */
-  function labelCells(b, g, p, zoom, W, H, px, index) {
-    if (p[1] * zoom < 36) return;
+  function labelCells(b, g, p, zoom, W, H, px, index, ctx) {
+    // a number covers at most a twelfth of its cell: the map under it stays readable
+    var wide = ctx.measureText(String(g.n - 1)).width + 2;
+    if (p[1] * zoom < Math.max(36, 2 * wide) || p[1] * zoom * p[0] * zoom < 12 * wide * 12) return;
     var vp = viewer.viewport;
     var a = vp.viewerElementToViewportCoordinates(new OSD.Point(0, 0));
     var z = vp.viewerElementToViewportCoordinates(new OSD.Point(W, H));
