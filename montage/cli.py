@@ -4,6 +4,7 @@
 """
 
 import argparse
+import atexit
 import contextlib
 import os
 import signal
@@ -18,7 +19,7 @@ from .input_options import ExamplesOptions, FeaturesOptions
 from .models import load_kernels, load_model
 from .options import FiltersOptions, LayersOptions
 from .paths import private_dir
-from .render_layers import summary
+from .render_layers import summary, table_weights
 from .serve import serve
 from .signatures import add_arguments, from_arguments
 
@@ -66,8 +67,12 @@ def _version():
 
 def _layers(args):
     opts = from_arguments(LayersOptions, args)
-    loaded = (load_model if opts.maps else load_kernels)(opts.model, opts.weights, opts.seed, opts.unsafe)
-    print(f"{loaded.name}: {loaded.weights.get('source')} weights")
+    weights = table_weights(opts.model, opts.weights)
+    loaded = (load_model if opts.maps else load_kernels)(opts.model, weights, opts.seed, opts.unsafe)
+    if weights != opts.weights:
+        print(f"{loaded.name}: the architecture alone (a table of shapes needs no weights; --weights loads them)")
+    else:
+        print(f"{loaded.name}: {loaded.weights.get('source')} weights")
     print(summary(loaded, maps=opts.maps))
 
 
@@ -138,7 +143,26 @@ def _quiet_environment():
             os.environ[var] = path
 
 
+def _leave(code):
+    """End the process now that the output is on disk: TensorFlow's and PyTorch's teardown at
+    interpreter exit keeps the prompt waiting seconds after the last line. Streams are flushed
+    and exit handlers run (pyvips' log handlers) first; nothing else is pending by then."""
+    if not any(m in sys.modules for m in ("tensorflow", "torch")):
+        return code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
 def main(argv=None):
+    """``montage ARGS`` (``argv``: the arguments, default the command line's; then the process
+    ends as soon as the result is written). Returns the exit status."""
+    code = _main(argv)
+    return _leave(code) if argv is None else code
+
+
+def _main(argv):
     _quiet_environment()
     try:
         args = build_parser().parse_args(argv)

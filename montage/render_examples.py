@@ -14,7 +14,7 @@ import numpy as np
 from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .canvas import check_fits
-from .console import note, progress
+from .console import counted, loading, note, progress, status
 from .errors import MontageError
 from .graph import slug
 from .images import demo_images, find_images, good_images
@@ -104,7 +104,7 @@ def _fields(fwd, quiet):
             unknown.append((name, str(e)))
     if unknown:
         names = ", ".join(n for n, _ in unknown[:3]) + (", ..." if len(unknown) > 3 else "")
-        note(f"{len(unknown)} layer(s) without an exact receptive field ({names}) show whole images: "
+        note(f"{counted(len(unknown), 'layer')} without an exact receptive field ({names}) show whole images: "
              f"{unknown[0][1]}", quiet)
     return fields
 
@@ -174,7 +174,8 @@ def _fresh(opts):
     good_set = set(good)
     chosen = [(i, p) for i, p in chosen if p in good_set]
     skipped = [{"path": given[absolute.index(p)], "reason": why} for p, why in skipped]
-    loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
+    with status(f"loading {loading(opts.model)} ...", opts.quiet):
+        loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
     fwd = prepare(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet),
                   feed=opts.feed)
     top = min(int(opts.top), len(absolute))    # every shard keeps the same k: they merge
@@ -185,7 +186,7 @@ def _write_shard(job, opts, t0, temporary):
     with staged(opts.out, opts.overwrite, job.inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         write_partial(tmp, identity(job.loaded, job.fwd, opts, job.absolute), job.given, opts.shard,
                       [(s["path"], s["reason"]) for s in job.skipped], job.states, spec(opts))
-    note(f"shard {opts.shard[0]}/{opts.shard[1]}: {len(job.chosen)} image(s) -> {Path(opts.out) / PARTIAL} "
+    note(f"shard {opts.shard[0]}/{opts.shard[1]}: {counted(len(job.chosen), 'image')} -> {Path(opts.out) / PARTIAL} "
          f"({time.perf_counter() - t0:.1f} s); render with --merge", opts.quiet)
     manifest = json.loads((Path(opts.out) / "manifest.json").read_text())
     return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
@@ -233,7 +234,8 @@ def run(opts: ExamplesOptions) -> Result:
         check_fits(sum(s[2] for s in fwd.shapes) * pitch, top * pitch, 4, "examples canvases of all layers")
     fields = _fields(fwd, opts.quiet) if score == "max" else [None] * len(fwd.names)
     if not opts.merge:
-        note(f"{len(job.chosen)} image(s) x {sum(s[2] for s in fwd.shapes):,} channels of {len(fwd.names)} layers: "
+        note(f"{counted(len(job.chosen), 'image')} x {counted(sum(s[2] for s in fwd.shapes), 'channel')} of "
+             f"{counted(len(fwd.names), 'layer')}: "
              f"top {top} by spatial {score}; forward pass on {fwd.device}, batches of {fwd.batch_size}",
              opts.quiet)
         job.states = _pass(fwd, job.chosen, score, top, opts.quiet)
@@ -241,7 +243,8 @@ def run(opts: ExamplesOptions) -> Result:
             return _write_shard(job, opts, t0, temporary)
     manifest, blocks, images = _write_pictures(job, fields, opts, style)
     dead = sum(len(b["dead"]) for b in blocks)
-    note(f"{images} image(s), {sum(b['channels'] for b in blocks):,} channels of {len(blocks)} layers "
+    note(f"{counted(images, 'image')}, {counted(sum(b['channels'] for b in blocks), 'channel')} of "
+         f"{counted(len(blocks), 'layer')} "
          f"({dead:,} never positive) -> {Path(opts.out) / 'index.html'} ({time.perf_counter() - t0:.1f} s)",
          opts.quiet)
     return Result(manifest, opts.out, time.perf_counter() - t0, temporary)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .console import counted
 from .errors import MontageError
 from .pyramid import top_level
 from .viewer import inline
@@ -86,14 +87,15 @@ class Result(dict):
         if self["kind"] == "partial":
             i, n = self["shard"]
             return (f"<montage partial examples of {self['identity']['model']['name']}, shard {i}/{n}: "
-                    f"{self.get('images', 0)} images -> {self.path} ({self.seconds:.1f} s)>")
+                    f"{counted(self.get('images', 0), 'image')} -> {self.path} ({self.seconds:.1f} s)>")
         blocks = self["views"][0]["blocks"] if self["views"] else []
         if self["kind"] == "filters":
-            what = f"{sum(b['grid']['n'] for b in blocks):,} kernels of {len(blocks)} layers"
+            what = f"{counted(sum(b['grid']['n'] for b in blocks), 'kernel')} of {counted(len(blocks), 'layer')}"
         elif self["kind"] == "examples":
-            what = f"{self['images']} images, {sum(b.get('channels', b['grid']['rows']) for b in blocks):,} channels of {len(blocks)} layers"
+            what = (f"{counted(self['images'], 'image')}, {counted(sum(b.get('channels', b['grid']['rows']) for b in blocks), 'channel')}"
+                    f" of {counted(len(blocks), 'layer')}")
         else:
-            what = f"{len(self['views'])} images x {sum(b['grid']['n'] for b in blocks):,} maps"
+            what = f"{counted(len(self['views']), 'image')} x {counted(sum(b['grid']['n'] for b in blocks), 'map')}"
         return f"<montage {self['kind']} of {self['model']['name']}: {what} -> {self.path / 'index.html'} " \
                f"({self.seconds:.1f} s)>"
 

@@ -8,7 +8,10 @@ import pytest
 
 import montage
 from helpers import random_images, small_model
-from test_viewer import browser, cell_point, hover, label_boxes, open_page, readout, wait_drawn  # noqa: F401
+import test_viewer
+from test_viewer import cell_point, hover, label_boxes, open_page, readout, wait_drawn
+
+browser = test_viewer.browser   # the module's Chromium fixture
 
 ACTIVE = "() => Array.from(document.querySelectorAll('#blocks button.active')).map(b => b.dataset.layer)"
 BOUNDS = "() => { var r = montage.viewer.viewport.getBounds(true); return [r.x, r.y, r.width, r.height]; }"

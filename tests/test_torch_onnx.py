@@ -124,7 +124,7 @@ def test_every_torch_conv_kind_is_drawn_pixel_exact(tmp_path):
 
 def test_layers_table_of_a_torch_module():
     table = str(montage.layers(kinds_module()))
-    for needle in ("stem", "block.0", "DepthwiseConv2D (depthwise)", "(3, 3, 8, 2)", "(None, 224, 224, 6)",
+    for needle in ("stem", "block.0", "DepthwiseConv2D  ", "(3, 3, 8, 2)", "(None, 224, 224, 6)",
                    "Conv2DTranspose", "(None, 449, 451, 4)", "Conv1D", "(3, 6, 5)", "(None, 50848, 5)",
                    "not drawn: 1 layer with weights whose class is not a convolution (BatchNorm2d)"):
         assert needle in table, (needle, table)
