@@ -42,11 +42,13 @@ def build_parser():
     add_arguments(p, LayersOptions)
     p = sub.add_parser("filters", help="render every kernel of conv layers",
                        description="Row i = filter (output channel) i, column j = input channel j. "
-                       "--cell defaults to 2 pixels per weight; the page zooms far past 1:1.")
+                       "--cell N: each kernel at most N pixels across, a whole number of pixels per weight (a note "
+                       "says when N is rounded down); default 2 pixels per weight. The page zooms far past 1:1.")
     add_arguments(p, FiltersOptions)
     p = sub.add_parser("features", help="render every channel of every layer for input images",
                        description="One atlas per image: each layer a block of its channels. "
-                       "--cell defaults to the map's own size (1 pixel per activation).")
+                       "--cell N: each map at least N pixels across, a whole number of pixels per activation (rounded "
+                       "up); default 1 pixel per activation.")
     add_arguments(p, FeaturesOptions)
     p = sub.add_parser("examples", help="for every channel, the images and patches that excite it most",
                        description="One streamed pass over a dataset: each channel's top images by the "

@@ -12,7 +12,7 @@ from .canvas import NUMBA_RUN_PIXELS, allocate, check_fits, paint
 from .console import counted, loading, note, progress, status
 from .errors import MontageError
 from .graph import find_layers, kernels, slug
-from .kernel_cells import kernel_cells, kernel_grid
+from .kernel_cells import cell_rounding, kernel_cells, kernel_grid
 from .layout import LAYER_GAP, Grid, scale_at_least, shelf_pack
 from .manifest import finish, header, norm_entry, write_values
 from .models import load_kernels
@@ -125,6 +125,8 @@ def run(opts: FiltersOptions) -> Result:
         note(f"skipping {counted(len(empty), 'layer')} with an empty kernel: {', '.join(k.name for k in empty)}", opts.quiet)
         chosen = [k for k in chosen if k.weights.size]
     grids = [kernel_grid(k, opts.rgb, opts.cell, style.gap) for k in chosen]
+    if cell_rounding(opts.cell, chosen, grids):
+        note(cell_rounding(opts.cell, chosen, grids), opts.quiet)
     if opts.rgb and opts.normalize == "channel" and any(kind == "rgb" for _, kind in grids):
         raise MontageError("--rgb shows the 3 input channels together: use --normalize global, filter, "
                            "cell or symmetric")

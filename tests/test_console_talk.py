@@ -107,3 +107,21 @@ def test_dir_lists_the_lazy_api():
     names = dir(montage)
     for name in ("filters", "features", "examples", "activations", "layers", "grid", "load_model", "MontageError"):
         assert name in names, names
+
+
+def test_filters_cell_is_pixels_per_kernel_side_and_says_when_rounded(one, tmp_path, capsys):
+    from montage.cli import build_parser
+
+    root, model, _ = one
+    for cell, scale, said in ((6, 2, None), (8, 2, "3x3 kernels 6 px (2 per weight)"),
+                              (2, 1, "3x3 kernels 3 px (1 per weight: the least)"), (9, 3, None)):
+        m = montage.filters(model, ["conv_a"], tmp_path / f"c{cell}", cell=cell)
+        g = m["views"][0]["blocks"][0]["grid"]
+        assert (g["cell_h"] * g["scale"], g["scale"]) == (3 * scale, scale)
+        err = capsys.readouterr().err
+        assert (f"--cell {cell} is not a whole number of pixels per weight: {said}" in err) if said \
+            else "--cell" not in err, err
+    helps = build_parser()._subparsers._group_actions[0].choices
+    text = " ".join(helps["filters"].format_help().split())
+    assert "each kernel at most N pixels across, a whole number of pixels per weight" in text
+    assert "pixels across a cell's longer side" in text
