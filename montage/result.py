@@ -58,6 +58,11 @@ def in_temporary_folder(opts):
     return dataclasses.replace(opts, out=Path(tempfile.mkdtemp(prefix="montage-")) / "out"), True
 
 
+def _rgb(a):
+    """A canvas as (H, W, 3): a gray one's band three times."""
+    return np.ascontiguousarray(np.repeat(a, 3, axis=2)) if a.shape[2] == 1 else a
+
+
 class Result(dict):
     """The manifest of a rendered folder (a dict), with the folder and its pictures.
 
@@ -100,9 +105,9 @@ class Result(dict):
                f"({self.seconds:.1f} s)>"
 
     def canvas(self, layer=None, image=0):
-        """A layer's canvas as drawn (uint8, (H, W, 3) or (H, W, 1)); default the first layer.
-
-        For feature maps, the layer's block of image ``image``'s atlas.
+        """A layer's canvas as drawn, always RGB: uint8 (H, W, 3) (gray tiles are stored with one
+        band; ``matplotlib``'s ``imshow`` takes neither (H, W, 1) nor a shape that depends on the
+        colormap). Default the first layer; for feature maps, the block of image ``image``'s atlas.
         """
         view = self._view(image if self["kind"] == "features" else 0)
         blocks = view["blocks"]
@@ -112,11 +117,11 @@ class Result(dict):
         i = found[0]
         b = blocks[i]
         if self["kind"] != "features":     # one pyramid per layer
-            return read_level(self.path, view["tiles"][i])
+            return _rgb(read_level(self.path, view["tiles"][i]))
         g = b["grid"]
         hh = g["rows"] * (g["cell_h"] * g["scale"] + g["gap"]) - g["gap"]
         ww = g["cols"] * (g["cell_w"] * g["scale"] + g["gap"]) - g["gap"]
-        return read_level(self.path, view["tiles"][0])[b["y"]:b["y"] + hh, b["x"]:b["x"] + ww]
+        return _rgb(read_level(self.path, view["tiles"][0])[b["y"]:b["y"] + hh, b["x"]:b["x"] + ww])
 
     def _view(self, image=0):
         """A view of this result, checked: it exists, and its folder is still there."""
