@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 
 import numpy as np
 
@@ -9,13 +10,24 @@ from . import viewer
 from ._version import __version__
 from .console import note
 from .normalize import flat_groups
+from .paths import public_path
 
 
-def header(kind, loaded, style, **extra):
+def header(kind, loaded, style, given=(None, None), **extra):
     """The manifest's first keys: montage's version first (how ``--overwrite`` knows its own output),
-    what was drawn, the model and its weights, ``extra``, then the colours."""
-    return {"montage": __version__, "kind": kind, "model": loaded.describe(), "weights": loaded.weights,
-            **extra, **style.manifest()}
+    what was drawn, the model and its weights, ``extra``, then the colours.
+
+    ``given``: the model and weights as the user named them. Files are recorded as named there
+    (:func:`montage.paths.public_path`), not as the absolute paths montage resolved: a shared
+    page carries the manifest. (Merging shards keeps its absolute paths in ``partial.json``.)"""
+    model, weights = dict(loaded.describe()), dict(loaded.weights)
+    named = [os.fspath(g) if isinstance(g, (str, os.PathLike)) else None for g in given]
+    if named[0] and os.path.exists(named[0]):
+        model["source"] = named[0]
+    if "file" in weights:
+        mine = {"model file": named[0], "file": named[1]}.get(weights["source"])
+        weights["file"] = public_path(mine if mine and os.path.exists(mine) else weights["file"])
+    return {"montage": __version__, "kind": kind, "model": model, "weights": weights, **extra, **style.manifest()}
 
 
 def norm_entry(mode, clip, lo, hi, group):

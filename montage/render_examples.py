@@ -25,7 +25,7 @@ from .models import load_model, prepare
 from .partials import (PARTIAL, check_readable, identity, merge_inputs, read_partials, readable_roots, spec,
                        write_partial)
 from .patches import draw
-from .paths import shown
+from .paths import public_path, shown
 from .preprocess import describe_preprocess
 from .result import Result, in_temporary_folder
 from .signatures import api
@@ -126,6 +126,7 @@ class _Job:
     score: str
     chosen: list = None
     states: list = None
+    named: tuple = (None, None)   # the model and weights as named (by the user, or a merge's shards)
 
 
 def _merged(opts):
@@ -159,7 +160,8 @@ def _merged(opts):
         raise MontageError(f"--preprocess/--mean/--std differ: the partial results were fed {ident['preprocess']} "
                            "preprocessing; leave them out (--merge takes it from them)")
     top = min(ident["top"], len(absolute))
-    return _Job(inputs, given, absolute, skipped, fwd, loaded, top, ident["score"], states=states)
+    return _Job(inputs, given, absolute, skipped, fwd, loaded, top, ident["score"], states=states,
+                named=(model, weights))
 
 
 def _fresh(opts):
@@ -168,7 +170,7 @@ def _fresh(opts):
     paths = find_images(opts.images) if opts.images else demo_images()
     inputs = input_paths(opts.model, opts.weights, [p for p in paths + specs if os.path.exists(p)])
     check_out(opts.out, opts.overwrite, inputs)
-    given, absolute = [str(p) for p in paths], [os.path.abspath(p) for p in paths]
+    given, absolute = [public_path(p) for p in paths], [os.path.abspath(p) for p in paths]
     chosen = _select(absolute, opts.shard)
     good, skipped = good_images([p for _, p in chosen], opts.skip_bad, opts.quiet, shard=opts.shard is not None)
     good_set = set(good)
@@ -179,7 +181,8 @@ def _fresh(opts):
     fwd = prepare(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet),
                   feed=opts.feed)
     top = min(int(opts.top), len(absolute))    # every shard keeps the same k: they merge
-    return _Job(inputs, given, absolute, skipped, fwd, loaded, top, opts.score, chosen=chosen)
+    return _Job(inputs, given, absolute, skipped, fwd, loaded, top, opts.score, chosen=chosen,
+                named=(opts.model, opts.weights))
 
 
 def _write_shard(job, opts, t0, temporary):
@@ -213,8 +216,8 @@ def _write_pictures(job, fields, opts, style):
         for b, t, (y, x) in zip(blocks, tiles, origins):
             b["x"], b["y"] = t["x"], t["y"] = x, y
         images = sum(s.count for s in states[:1])
-        manifest = {**header("examples", fwd.loaded, style, input_size=fwd.input_shape[0], device=fwd.device,
-                             images=images),
+        manifest = {**header("examples", fwd.loaded, style, job.named, input_size=fwd.input_shape[0],
+                             device=fwd.device, images=images),
                     "skipped": job.skipped, "views": [{"name": "examples", "world": [ww, wh], "tiles": tiles,
                                                        "blocks": blocks}]}
         finish(tmp, manifest, f"{fwd.loaded.name} examples", opts.quiet)

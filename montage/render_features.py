@@ -22,7 +22,7 @@ from .layout import LAYER_GAP, Grid, near_square, scale_at_least, shelf_pack
 from .manifest import finish_views, header, norm_entry, read_view, write_values, write_view
 from .models import load_model, prepare
 from .normalize import FEATURE_MODES, GRID_MODES, grid_ranges, group_range
-from .paths import shown
+from .paths import public_path, shown
 from .result import Result, in_temporary_folder
 from .signatures import api
 from .style import BACKGROUND, Style
@@ -153,13 +153,13 @@ def run(opts: FeaturesOptions) -> Result:
                     base = tmp / "images" / f"{i:05d}_{slug(Path(path).stem)}"
                     view = draw_atlas(outs, j, batch.rgb[j] if opts.overlay else None, atlas, style,
                                       writer, base, opts, opts.values < 0 or i < opts.values)
-                    view = {**view, "name": str(path)}
+                    view = {**view, "name": public_path(path)}
                     write_view(sibling(base, ".view.js"), i, view)
                     layout = layout or _shared(view)
-                    names.append(str(path))
+                    names.append(view["name"])
                     bases.append(base.name)
                 bar.update(len(batch.paths))
-        head = {**header("features", fwd.loaded, style, input_size=ih, device=fwd.device), "skipped": skipped}
+        head = {**header("features", fwd.loaded, style, (opts.model, opts.weights), input_size=ih, device=fwd.device), "skipped": skipped}
         finish_views(tmp, head, names, bases, layout, f"{fwd.loaded.name} feature maps", opts.quiet)
     dt = time.perf_counter() - t0
     note(f"{counted(len(names), 'image')} -> {Path(opts.out) / 'index.html'} ({dt:.1f} s, "

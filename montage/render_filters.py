@@ -149,7 +149,7 @@ def run(opts: FiltersOptions) -> Result:
         for b, t, (y, x) in zip(blocks, tiles, origins):
             b["x"], b["y"] = x, y
             t["x"], t["y"] = x, y
-        manifest = {**header("filters", loaded, style),
+        manifest = {**header("filters", loaded, style, (opts.model, opts.weights)),
                     "views": [{"name": "filters", "world": [ww, wh], "tiles": tiles, "blocks": blocks}]}
         finish(tmp, manifest, f"{loaded.name} filters", opts.quiet)
     no_png = sum(b["png"] is None for b in blocks) if opts.png else 0
