@@ -92,13 +92,10 @@ def grid(array, *, kernel: bool = False, nrow: int | None = None, normalize: str
     Parameters
     ----------
     array : array-like
-        ``(H, W)`` one map, ``(N, H, W)`` maps, ``(N, H, W, C)`` or ``(N, C, H, W)`` images with
-        C 1 (a colour-mapped cell each) or 3 (RGB, shown as colour): channels first when dimension
-        1 is 1 or 3 and dimension 3 is not, and always for a torch tensor (torchvision's
-        ``make_grid``, which also reads a tensor ``(C, H, W)`` as one image). With ``kernel=True``
-        a conv kernel ``(kh, kw, in, out)`` (row i = filter i, column j = input channel j, as
-        ``montage filters`` draws it). Numpy, Keras/TF/JAX and torch tensors (detached, copied to
-        the CPU), or anything with ``__array__``.
+        ``(H, W)``, ``(N, H, W)`` maps, or ``(N, H, W, C)`` / ``(N, C, H, W)`` images, C 1
+        (colour-mapped) or 3 (RGB); channels first as :func:`_images` tells (a torch tensor's
+        always, as ``make_grid``). With ``kernel=True`` a conv kernel ``(kh, kw, in, out)`` (row
+        i = filter i, column j = input channel j). Numpy, Keras/TF/JAX, torch (detached, to CPU).
     kernel : bool
         Read a 4-D ``array`` as a conv kernel, not as images.
     nrow : int, optional

@@ -104,7 +104,7 @@ def _write_atlas(canvas, base, opts, values):
     """The atlas's tiles, then each layer's activations (H, W, C) for the page's readout."""
     write_block(canvas, base, opts.tile_format, opts.tiff, True)
     for path, key, a in values:
-        write_values(path, key, a)
+        write_values(path, key, a, zeros=True)
 
 
 def _not_images(skipped, quiet):

@@ -52,3 +52,23 @@ def test_the_sample_photograph_and_hed_weights_name_their_package_not_the_venv(t
     venv = str(Path(matplotlib.__file__).parents[1])          # site-packages
     assert _local(tmp_path / "a", venv, "site-packages") == []
     assert json.loads((tmp_path / "a" / "manifest.json").read_text())["weights"] == m["weights"]
+
+
+def test_values_store_zeros_as_bits_exactly_and_smaller(tmp_path, monkeypatch):
+    import numpy as np
+
+    import montage.manifest as mf
+
+    rng = np.random.default_rng(0)
+    a = np.maximum(rng.normal(size=(13, 11, 7)), 0).astype(np.float32)      # post-ReLU: about half zeros
+    a[0, 0, :4] = [-0.0, np.nan, np.inf, 1e-45]                               # kept bit for bit
+    monkeypatch.setattr(mf, "VALUES_PART", 120)                               # many parts
+    sparse = mf.write_values(tmp_path / "s.js", "s.js", a, zeros=True)
+    dense = mf.write_values(tmp_path / "d.js", "d.js", a)
+    for name in ("s.js", "d.js"):
+        got = mf.read_values(tmp_path / name)
+        assert got.shape == a.shape and got.tobytes() == a.tobytes(), name
+    assert sparse < 0.7 * dense and '{"zeros": "bits"' in (tmp_path / "s.js").read_text()
+    full = rng.normal(size=(5, 5, 3)).astype(np.float32)                     # no zeros: as it was
+    mf.write_values(tmp_path / "f.js", "f.js", full, zeros=True)
+    assert "zeros" not in (tmp_path / "f.js").read_text() and mf.read_values(tmp_path / "f.js").tobytes() == full.tobytes()
