@@ -5,6 +5,7 @@ import contextlib
 import importlib.util
 import os
 import sys
+from pathlib import Path
 
 
 def counted(n, word):
@@ -48,6 +49,13 @@ def _notebook():
 def _asked():
     """MONTAGE_PROGRESS=1: text bars wherever stderr goes (a log that wants them)."""
     return os.environ.get("MONTAGE_PROGRESS", "") == "1"
+
+
+def page_of(out, temporary):
+    """Where a run's page is, for its final note: a temporary folder (``out=None``) goes with the
+    result, so a saved notebook must not name it."""
+    return "a temporary folder (out=None; pass out=FOLDER to keep the page)" if temporary \
+        else str(Path(out) / "index.html")
 
 
 def loading(model):

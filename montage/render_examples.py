@@ -14,7 +14,7 @@ import numpy as np
 from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .canvas import check_fits
-from .console import counted, loading, note, progress, status
+from .console import counted, loading, note, page_of, progress, status
 from .errors import MontageError
 from .graph import slug
 from .images import demo_images, find_images, good_images
@@ -248,7 +248,7 @@ def run(opts: ExamplesOptions) -> Result:
     dead = sum(len(b["dead"]) for b in blocks)
     note(f"{counted(images, 'image')}, {counted(sum(b['channels'] for b in blocks), 'channel')} of "
          f"{counted(len(blocks), 'layer')} "
-         f"({dead:,} never positive) -> {Path(opts.out) / 'index.html'} ({time.perf_counter() - t0:.1f} s)",
+         f"({dead:,} never positive) -> {page_of(opts.out, temporary)} ({time.perf_counter() - t0:.1f} s)",
          opts.quiet)
     return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
 

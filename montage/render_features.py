@@ -14,7 +14,7 @@ from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .background import Writer as AtlasWriter
 from .canvas import check_fits, paint
-from .console import counted, loading, note, progress, status
+from .console import counted, loading, note, page_of, progress, status
 from .graph import slug
 from .images import find_images, good_images
 from .input_options import FeaturesOptions
@@ -162,7 +162,7 @@ def run(opts: FeaturesOptions) -> Result:
         head = {**header("features", fwd.loaded, style, (opts.model, opts.weights), input_size=ih, device=fwd.device), "skipped": skipped}
         finish_views(tmp, head, names, bases, layout, f"{fwd.loaded.name} feature maps", opts.quiet)
     dt = time.perf_counter() - t0
-    note(f"{counted(len(names), 'image')} -> {Path(opts.out) / 'index.html'} ({dt:.1f} s, "
+    note(f"{counted(len(names), 'image')} -> {page_of(opts.out, temporary)} ({dt:.1f} s, "
          f"{len(names) / dt:.2f} images/s)", opts.quiet)
     manifest = {**head, "views": Views(Path(opts.out) / "images", bases)}
     return Result(manifest, opts.out, time.perf_counter() - t0, temporary)

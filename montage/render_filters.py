@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .background import Writer
 from .canvas import NUMBA_RUN_PIXELS, allocate, check_fits, paint
-from .console import counted, loading, note, progress, status
+from .console import counted, loading, note, page_of, progress, status
 from .errors import MontageError
 from .graph import find_layers, kernels, slug
 from .kernel_cells import cell_rounding, kernel_cells, kernel_grid
@@ -157,7 +156,7 @@ def run(opts: FiltersOptions) -> Result:
         note(f"no flat PNG for {no_png} of {counted(len(blocks), 'layer')} (over {PNG_MAX_PIXELS // 1_000_000} megapixels "
              f"at --png-cell {opts.png_cell}): their Deep Zoom images hold every kernel", opts.quiet)
     note(f"{counted(sum(b['grid']['n'] for b in blocks), 'kernel')} of {counted(len(blocks), 'layer')} -> "
-         f"{Path(opts.out) / 'index.html'} ({time.perf_counter() - t0:.1f} s)", opts.quiet)
+         f"{page_of(opts.out, temporary)} ({time.perf_counter() - t0:.1f} s)", opts.quiet)
     return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
 
 

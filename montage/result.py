@@ -76,7 +76,7 @@ class Result(dict):
 
     def __init__(self, manifest, path, seconds, temporary=False):
         super().__init__(manifest)
-        self.path, self.seconds = Path(path), float(seconds)
+        self.path, self.seconds, self.temporary = Path(path), float(seconds), bool(temporary)
         if temporary:   # out=None: the folder (and the temporary one holding it) lives as long as this
             weakref.finalize(self, shutil.rmtree, str(self.path.parent), True)
 
@@ -101,8 +101,9 @@ class Result(dict):
                     f" of {counted(len(blocks), 'layer')}")
         else:
             what = f"{counted(len(self['views']), 'image')} x {counted(sum(b['grid']['n'] for b in blocks), 'map')}"
-        return f"<montage {self['kind']} of {self['model']['name']}: {what} -> {self.path / 'index.html'} " \
-               f"({self.seconds:.1f} s)>"
+        # out=None: the folder goes with this object, so a saved notebook must not name it (.path has it)
+        where = "a temporary folder" if self.temporary else self.path / "index.html"
+        return f"<montage {self['kind']} of {self['model']['name']}: {what} -> {where} ({self.seconds:.1f} s)>"
 
     def canvas(self, layer=None, image=0):
         """A layer's canvas as drawn, always RGB: uint8 (H, W, 3) (gray tiles are stored with one
@@ -176,8 +177,10 @@ class Result(dict):
                         f'max-width:100%"><div>{html.escape(caption)}</div></div>')
         page = html.escape(str(self.path / "index.html"))
         more = "" if complete else " (inline zoom stops short of full size)"
-        return Html(f"<div>{inline.iframe(doc, height)}<div>zoom into everything{more}: open "
-                    f"<code>{page}</code> (or <code>montage serve</code> it)</div></div>")
+        where = ("render with <code>out=\"folder\"</code> to keep the page (this one is in a temporary "
+                 "folder that goes with the result)") if self.temporary else \
+            f"open <code>{page}</code> (or <code>montage serve</code> it)"
+        return Html(f"<div>{inline.iframe(doc, height)}<div>zoom into everything{more}: {where}</div></div>")
 
     def _repr_html_(self):
         try:
