@@ -170,3 +170,27 @@ def test_channel_numbers_leave_the_maps_readable(browser, tmp_path):
             assert box["w"] * box["h"] <= side * side / 10, (box, side)
     assert seen, "no channel numbers at any zoom"
     page.close()
+
+
+def test_every_vgg16_layer_is_named_at_home_and_no_label_lies_on_another_block(browser, tmp_path):
+    m = montage.filters("vgg16", "all", tmp_path / "all", quiet=True)
+    blocks = m["views"][0]["blocks"]
+    for size in ((1280, 800), (1000, 700)):
+        page = open_page(browser, (tmp_path / "all" / "index.html").as_uri(), size=size)
+        boxes, controls = label_boxes(page)
+        test_viewer.assert_apart(boxes, controls)
+        names = {b["text"] for b in boxes if b["kind"] == "name"}
+        if size == (1280, 800):
+            assert names == {b["layer"] for b in blocks}, names        # all 13, the 1-pixel-wide block1_conv1 too
+        else:
+            assert len(names) >= len(blocks) - 2, names
+        screen = {}
+        for b in blocks:
+            x0, y0 = cell_point(page, b, 0, (0, 0))
+            x1, y1 = cell_point(page, b, b["grid"]["n"] - 1, (1, 1))
+            screen[b["layer"]] = (x0, y0, x1, y1)
+        for box in (b for b in boxes if b["kind"] != "index"):
+            for layer, (x0, y0, x1, y1) in screen.items():
+                if box["x"] < x1 - 1 and x0 + 1 < box["x"] + box["w"] and box["y"] < y1 - 1 and y0 + 1 < box["y"] + box["h"]:
+                    assert box["layer"] == layer, (box, layer)    # a label over a block is that block's
+        page.close()
