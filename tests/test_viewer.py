@@ -459,6 +459,8 @@ def test_bidi_and_control_characters_in_names_are_shown_escaped(browser, tmp_pat
                          cell=20, quiet=True)
     page, shown = shown_texts(browser, tmp_path / "f" / "index.html", m["views"][1]["blocks"][0], view=1)
     assert shown["views"][2].endswith("img\\u202egnp.exe.png")
+    file_part = "() => document.querySelector(\"#views button[data-view='1'] .file\").textContent"
+    assert page.evaluate(file_part) == "img\\u202egnp.exe.png"     # split at the real separator, then escaped
     assert "img\\u202egnp.exe.png" in shown["readout"]
     page.close()
 

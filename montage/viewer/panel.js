@@ -45,10 +45,10 @@
         btn.appendChild(img);
         /* a long path loses the middle of its folder part: the file name, what tells images
          * apart, stays whole; the tooltip has the whole path */
-        var name = safe(nameOf(i)), cut = Math.max(name.lastIndexOf("/"), name.lastIndexOf("\\")) + 1;
-        btn.title = name;
-        btn.appendChild(el("span", name.slice(0, cut), "dir"));
-        btn.appendChild(el("span", name.slice(cut), "file"));
+        var name = String(nameOf(i)), cut = Math.max(name.lastIndexOf("/"), name.lastIndexOf("\\")) + 1;
+        btn.title = safe(name);
+        btn.appendChild(el("span", safe(name.slice(0, cut)), "dir"));
+        btn.appendChild(el("span", safe(name.slice(cut)), "file"));
         btn.classList.toggle("active", state.compare ? state.compare.indexOf(i) >= 0 : i === state.view);
         btn.addEventListener("click", function () { choose(i); });
         rows.appendChild(btn);
