@@ -28,6 +28,11 @@ _LAZY = {
 }
 
 
+def __dir__():
+    """What tab completion offers: the lazy names too, not only what is imported so far."""
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name):
     if name in _LAZY:
         module, attr = _LAZY[name]

@@ -17,12 +17,17 @@ from .normalize import GRID_MODES, const_index, grid_ranges
 def _as_numpy(array):
     """A float array from numpy, a Keras/TF/JAX tensor, a torch tensor (on any device), or anything
     with ``__array__``."""
-    if hasattr(array, "detach") and hasattr(array, "cpu"):   # torch: off the GPU, out of autograd
+    if _torch_like(array):   # off the GPU, out of autograd
         array = array.detach().cpu()
     a = np.asarray(array)
     if a.dtype.kind not in "fiub":
         raise MontageError(f"grid() takes numbers, got an array of {a.dtype}")
     return a if a.dtype.kind == "f" else a.astype(np.float32)
+
+
+def _torch_like(array):
+    """A torch tensor: its images are channels first (N, C, H, W), as torchvision's."""
+    return hasattr(array, "detach") and hasattr(array, "cpu")
 
 
 def _gap_colour(pad_value, gap_color):
@@ -35,6 +40,26 @@ def _gap_colour(pad_value, gap_color):
     return parse_color(pad_value)
 
 
+def _images(a, torch_like):
+    """Images as (N, H, W, C): (H, W) is one map; (N, H, W) N maps (a torch tensor (C, H, W)
+    with C 1 or 3 is one image, as torchvision's ``make_grid`` reads it); 4-D is (N, H, W, C)
+    or (N, C, H, W) by where a 1 or a 3 stands (a torch tensor: channels first when both fit)."""
+    if a.ndim == 2:
+        return a[None, :, :, None]
+    if a.ndim == 3:
+        return a.transpose(1, 2, 0)[None] if torch_like and a.shape[0] in (1, 3) else a[..., None]
+    if a.ndim == 4:
+        last, first = a.shape[3] in (1, 3), a.shape[1] in (1, 3)
+        if first and (torch_like or not last):
+            return a.transpose(0, 2, 3, 1)
+        if last:
+            return a
+    n = a.shape[0] if a.ndim else 0
+    hint = f"; each channel a map: a.reshape(-1, {a.shape[-2]}, {a.shape[-1]})" if a.ndim == 4 else ""
+    raise MontageError(f"grid() takes (H, W), (N, H, W), (N, H, W, C) or (N, C, H, W) images with C 1 or 3, "
+                       f"or a conv kernel with kernel=True; got shape {a.shape}{hint if n else ''}")
+
+
 def _cells(a, kernel, nrow):
     """(cells (h, w, n, samples), rows, cols) of images or a kernel."""
     if kernel:
@@ -42,11 +67,6 @@ def _cells(a, kernel, nrow):
             raise MontageError(f"a conv kernel is (kh, kw, in, out), got shape {a.shape}")
         kh, kw, cin, cout = a.shape
         return filter_cells(a.astype(np.float32), "filters", "rgb"), cout, cin
-    if a.ndim == 3:
-        a = a[..., None]
-    if a.ndim != 4 or a.shape[3] not in (1, 3):
-        raise MontageError(f"grid() takes (N, H, W), (N, H, W, 1) or (N, H, W, 3) images, or a conv "
-                           f"kernel with kernel=True; got shape {a.shape}")
     n = a.shape[0]
     cols = max(1, min(int(nrow), n)) if nrow else near_square(n)[1]
     return np.ascontiguousarray(a.transpose(1, 2, 0, 3)), -(-n // cols), cols
@@ -72,10 +92,10 @@ def grid(array, *, kernel: bool = False, nrow: int | None = None, normalize: str
     Parameters
     ----------
     array : array-like
-        ``(N, H, W)`` or ``(N, H, W, 1)`` maps (one colour-mapped cell each), ``(N, H, W, 3)``
-        RGB images (shown as colour), or with ``kernel=True`` a conv kernel ``(kh, kw, in, out)``
-        (row i = filter i, column j = input channel j, as ``montage filters`` draws it). Numpy,
-        Keras/TF/JAX and torch tensors, or anything with ``__array__``.
+        ``(H, W)``, ``(N, H, W)`` maps, or ``(N, H, W, C)`` / ``(N, C, H, W)`` images, C 1
+        (colour-mapped) or 3 (RGB); channels first as :func:`_images` tells (a torch tensor's
+        always, as ``make_grid``). With ``kernel=True`` a conv kernel ``(kh, kw, in, out)`` (row
+        i = filter i, column j = input channel j). Numpy, Keras/TF/JAX, torch (detached, to CPU).
     kernel : bool
         Read a 4-D ``array`` as a conv kernel, not as images.
     nrow : int, optional
@@ -117,7 +137,7 @@ def grid(array, *, kernel: bool = False, nrow: int | None = None, normalize: str
     gap = int(padding if padding is not None else gap)
     if gap < 0:
         raise MontageError(f"padding {gap} must be 0 or more pixels")
-    src, rows, cols = _cells(a, kernel, nrow)
+    src, rows, cols = _cells(a if kernel else _images(a, _torch_like(array)), kernel, nrow)
     h, w, n, samples = src.shape
     mode = "cell" if scale_each else ("global" if normalize is True else normalize)
     if normalize is False and value_range is None:

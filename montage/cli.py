@@ -4,6 +4,7 @@
 """
 
 import argparse
+import atexit
 import contextlib
 import os
 import signal
@@ -18,7 +19,7 @@ from .input_options import ExamplesOptions, FeaturesOptions, OptimizeOptions
 from .models import load_kernels, load_model
 from .options import FiltersOptions, LayersOptions
 from .paths import private_dir
-from .render_layers import summary
+from .render_layers import summary, table_weights
 from .serve import serve
 from .signatures import add_arguments, from_arguments
 
@@ -41,11 +42,13 @@ def build_parser():
     add_arguments(p, LayersOptions)
     p = sub.add_parser("filters", help="render every kernel of conv layers",
                        description="Row i = filter (output channel) i, column j = input channel j. "
-                       "--cell defaults to 2 pixels per weight; the page zooms far past 1:1.")
+                       "--cell N: each kernel at most N pixels across, a whole number of pixels per weight (a note "
+                       "says when N is rounded down); default 2 pixels per weight. The page zooms far past 1:1.")
     add_arguments(p, FiltersOptions)
     p = sub.add_parser("features", help="render every channel of every layer for input images",
                        description="One atlas per image: each layer a block of its channels. "
-                       "--cell defaults to the map's own size (1 pixel per activation).")
+                       "--cell N: each map at least N pixels across, a whole number of pixels per activation (rounded "
+                       "up); default 1 pixel per activation.")
     add_arguments(p, FeaturesOptions)
     p = sub.add_parser("examples", help="for every channel, the images and patches that excite it most",
                        description="One streamed pass over a dataset: each channel's top images by the "
@@ -72,8 +75,12 @@ def _version():
 
 def _layers(args):
     opts = from_arguments(LayersOptions, args)
-    loaded = (load_model if opts.maps else load_kernels)(opts.model, opts.weights, opts.seed, opts.unsafe)
-    print(f"{loaded.name}: {loaded.weights.get('source')} weights")
+    weights = table_weights(opts.model, opts.weights)
+    loaded = (load_model if opts.maps else load_kernels)(opts.model, weights, opts.seed, opts.unsafe)
+    if weights != opts.weights:
+        print(f"{loaded.name}: the architecture alone (a table of shapes needs no weights; --weights loads them)")
+    else:
+        print(f"{loaded.name}: {loaded.weights.get('source')} weights")
     print(summary(loaded, maps=opts.maps))
 
 
@@ -148,7 +155,26 @@ def _quiet_environment():
             os.environ[var] = path
 
 
+def _leave(code):
+    """End the process now that the output is on disk: TensorFlow's and PyTorch's teardown at
+    interpreter exit keeps the prompt waiting seconds after the last line. Streams are flushed
+    and exit handlers run (pyvips' log handlers) first; nothing else is pending by then."""
+    if not any(m in sys.modules for m in ("tensorflow", "torch")):
+        return code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
 def main(argv=None):
+    """``montage ARGS`` (``argv``: the arguments, default the command line's; then the process
+    ends as soon as the result is written). Returns the exit status."""
+    code = _main(argv)
+    return _leave(code) if argv is None else code
+
+
+def _main(argv):
     _quiet_environment()
     try:
         args = build_parser().parse_args(argv)

@@ -55,6 +55,22 @@ def kernel_grid(k, rgb, cell, gap):
     return filter_grid(w.shape, rgb and k.groups == 1, cell, gap)
 
 
+def cell_rounding(cell, chosen, grids):
+    """The note for a ``--cell`` that is not a whole number of pixels per weight of every kernel
+    (it is rounded down, to 1 at least), or None. 1x1 kernels are a matrix at 1 pixel, as always."""
+    if cell is None:
+        return None
+    drawn = {}
+    for k, (g, _) in zip(chosen, grids):
+        kh, kw = k.weights.shape[-4:-2] if k.weights.ndim >= 4 else (1, k.weights.shape[0])
+        side = max(kh, kw) * g.scale
+        if (kh, kw) != (1, 1) and side != int(cell):
+            drawn[(kh, kw)] = f"{kh}x{kw} kernels {side} px ({g.scale} per weight{'' if side < cell else ': the least'})"
+    if not drawn:
+        return None
+    return f"--cell {cell} is not a whole number of pixels per weight: " + ", ".join(drawn[s] for s in sorted(drawn))
+
+
 def kernel_cells(k, kind, input_order="rgb"):
     """The block's cells (cell_h, cell_w, n, samples) for :func:`kernel_grid`'s grid; a 3-D kernel's
     slices are one NaN column apart (painted over with the gap colour, see :func:`_separate`)."""

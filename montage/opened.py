@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import MontageError
 from .paths import shown
-from .result import Result, read_level
+from .result import Result, _rgb, read_level
 
 
 class History(Result):
@@ -38,7 +38,8 @@ class History(Result):
 
     def canvas(self, layer=None, step=None, mode="value"):
         """A layer's canvas at ``step`` (default the last) as drawn: ``mode`` 'value' (the kernels),
-        'previous' or 'first' (their change since the previous or the first step)."""
+        'previous' or 'first' (their change since the previous or the first step); uint8 (H, W, 3)
+        as :meth:`montage.result.Result.canvas`."""
         modes = self["history"]["modes"]
         if mode not in modes:
             raise MontageError(f"mode {mode!r}: choose one of {', '.join(modes)}")
@@ -46,7 +47,7 @@ class History(Result):
         names = [b["layer"] for b in view["blocks"]]
         if layer is not None and layer not in names:
             raise MontageError(f"no layer {layer!r} here: the layers are {', '.join(names)}")
-        return read_level(self.path, view["tiles"][0 if layer is None else names.index(layer)])
+        return _rgb(read_level(self.path, view["tiles"][0 if layer is None else names.index(layer)]))
 
     def __repr__(self):
         steps = self.steps

@@ -103,7 +103,8 @@ class OutputOptions(ModelOptions):
                       required=True)
     overwrite: bool = option(False, "replace --out, a folder montage wrote, once the new one is complete",
                              group="output", action="store_true")
-    cell: int | None = option(None, "pixels per cell side (default: see above)", group="output", type=int)
+    cell: int | None = option(None, "pixels across a cell's longer side, in whole pixels per value (rounding and "
+                                   "default: see above)", group="output", type=int)
     gap: int = option(1, "pixels between cells (default 1)", group="output", type=int)
     gap_color: Any = option(GAP_COLOR, f"gap colour: name, #rrggbb or r,g,b (default {GAP_COLOR}, a dark grey)",
                             group="output")

@@ -10,6 +10,19 @@ def shown(path):
     return os.fsdecode(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def public_path(path):
+    """``path`` as the manifest (and so a shared page) records it: as given, relative staying
+    relative; a file montage found inside an installed package (the sample photographs, HED's
+    weights) from the package on, as ``matplotlib/mpl-data/sample_data/grace_hopper.jpg``: where
+    the user's environment lives is nobody else's business."""
+    text = os.fspath(path)
+    parts = text.replace("\\", "/").split("/")
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] in ("site-packages", "dist-packages") and os.path.isabs(text):
+            return "/".join(parts[i + 1:])
+    return text
+
+
 def private_dir(name):
     """This user's own folder ``montage-NAME-UID`` under the system temp dir, or None.
 

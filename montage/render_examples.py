@@ -14,7 +14,7 @@ import numpy as np
 from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .canvas import check_fits
-from .console import note, progress
+from .console import counted, loading, note, page_of, progress, status
 from .errors import MontageError
 from .graph import slug
 from .images import demo_images, find_images, good_images
@@ -25,7 +25,7 @@ from .models import load_model, prepare
 from .partials import (PARTIAL, check_readable, identity, merge_inputs, read_partials, readable_roots, spec,
                        write_partial)
 from .patches import draw
-from .paths import shown
+from .paths import public_path, shown
 from .preprocess import describe_preprocess
 from .render_optimize import optima
 from .result import Result, in_temporary_folder
@@ -105,7 +105,7 @@ def _fields(fwd, quiet):
             unknown.append((name, str(e)))
     if unknown:
         names = ", ".join(n for n, _ in unknown[:3]) + (", ..." if len(unknown) > 3 else "")
-        note(f"{len(unknown)} layer(s) without an exact receptive field ({names}) show whole images: "
+        note(f"{counted(len(unknown), 'layer')} without an exact receptive field ({names}) show whole images: "
              f"{unknown[0][1]}", quiet)
     return fields
 
@@ -127,6 +127,7 @@ class _Job:
     score: str
     chosen: list = None
     states: list = None
+    named: tuple = (None, None)   # the model and weights as named (by the user, or a merge's shards)
 
 
 def _merged(opts):
@@ -160,7 +161,8 @@ def _merged(opts):
         raise MontageError(f"--preprocess/--mean/--std differ: the partial results were fed {ident['preprocess']} "
                            "preprocessing; leave them out (--merge takes it from them)")
     top = min(ident["top"], len(absolute))
-    return _Job(inputs, given, absolute, skipped, fwd, loaded, top, ident["score"], states=states)
+    return _Job(inputs, given, absolute, skipped, fwd, loaded, top, ident["score"], states=states,
+                named=(model, weights))
 
 
 def _fresh(opts):
@@ -169,24 +171,26 @@ def _fresh(opts):
     paths = find_images(opts.images) if opts.images else demo_images()
     inputs = input_paths(opts.model, opts.weights, [p for p in paths + specs if os.path.exists(p)])
     check_out(opts.out, opts.overwrite, inputs)
-    given, absolute = [str(p) for p in paths], [os.path.abspath(p) for p in paths]
+    given, absolute = [public_path(p) for p in paths], [os.path.abspath(p) for p in paths]
     chosen = _select(absolute, opts.shard)
     good, skipped = good_images([p for _, p in chosen], opts.skip_bad, opts.quiet, shard=opts.shard is not None)
     good_set = set(good)
     chosen = [(i, p) for i, p in chosen if p in good_set]
     skipped = [{"path": given[absolute.index(p)], "reason": why} for p, why in skipped]
-    loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
+    with status(f"loading {loading(opts.model)} ...", opts.quiet):
+        loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
     fwd = prepare(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet),
                   feed=opts.feed)
     top = min(int(opts.top), len(absolute))    # every shard keeps the same k: they merge
-    return _Job(inputs, given, absolute, skipped, fwd, loaded, top, opts.score, chosen=chosen)
+    return _Job(inputs, given, absolute, skipped, fwd, loaded, top, opts.score, chosen=chosen,
+                named=(opts.model, opts.weights))
 
 
 def _write_shard(job, opts, t0, temporary):
     with staged(opts.out, opts.overwrite, job.inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         write_partial(tmp, identity(job.loaded, job.fwd, opts, job.absolute), job.given, opts.shard,
                       [(s["path"], s["reason"]) for s in job.skipped], job.states, spec(opts))
-    note(f"shard {opts.shard[0]}/{opts.shard[1]}: {len(job.chosen)} image(s) -> {Path(opts.out) / PARTIAL} "
+    note(f"shard {opts.shard[0]}/{opts.shard[1]}: {counted(len(job.chosen), 'image')} -> {Path(opts.out) / PARTIAL} "
          f"({time.perf_counter() - t0:.1f} s); render with --merge", opts.quiet)
     manifest = json.loads((Path(opts.out) / "manifest.json").read_text())
     return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
@@ -216,8 +220,8 @@ def _write_pictures(job, fields, opts, style):
         for b, t, (y, x) in zip(blocks, tiles, origins):
             b["x"], b["y"] = t["x"], t["y"] = x, y
         images = sum(s.count for s in states[:1])
-        manifest = {**header("examples", fwd.loaded, style, input_size=fwd.input_shape[0], device=fwd.device,
-                             images=images),
+        manifest = {**header("examples", fwd.loaded, style, job.named, input_size=fwd.input_shape[0],
+                             device=fwd.device, images=images),
                     "skipped": job.skipped, "views": [{"name": "examples", "world": [ww, wh], "tiles": tiles,
                                                        "blocks": blocks}]}
         if method is not None:
@@ -239,7 +243,8 @@ def run(opts: ExamplesOptions) -> Result:
         check_fits(sum(s[2] for s in fwd.shapes) * pitch, top * pitch, 4, "examples canvases of all layers")
     fields = _fields(fwd, opts.quiet) if score == "max" else [None] * len(fwd.names)
     if not opts.merge:
-        note(f"{len(job.chosen)} image(s) x {sum(s[2] for s in fwd.shapes):,} channels of {len(fwd.names)} layers: "
+        note(f"{counted(len(job.chosen), 'image')} x {counted(sum(s[2] for s in fwd.shapes), 'channel')} of "
+             f"{counted(len(fwd.names), 'layer')}: "
              f"top {top} by spatial {score}; forward pass on {fwd.device}, batches of {fwd.batch_size}",
              opts.quiet)
         job.states = _pass(fwd, job.chosen, score, top, opts.quiet)
@@ -247,8 +252,9 @@ def run(opts: ExamplesOptions) -> Result:
             return _write_shard(job, opts, t0, temporary)
     manifest, blocks, images = _write_pictures(job, fields, opts, style)
     dead = sum(len(b["dead"]) for b in blocks)
-    note(f"{images} image(s), {sum(b['channels'] for b in blocks):,} channels of {len(blocks)} layers "
-         f"({dead:,} never positive) -> {Path(opts.out) / 'index.html'} ({time.perf_counter() - t0:.1f} s)",
+    note(f"{counted(images, 'image')}, {counted(sum(b['channels'] for b in blocks), 'channel')} of "
+         f"{counted(len(blocks), 'layer')} "
+         f"({dead:,} never positive) -> {page_of(opts.out, temporary)} ({time.perf_counter() - t0:.1f} s)",
          opts.quiet)
     return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
 

@@ -14,7 +14,7 @@ from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .background import Writer as AtlasWriter
 from .canvas import check_fits, paint
-from .console import note, progress
+from .console import counted, loading, note, page_of, progress, status
 from .graph import slug
 from .images import find_images, good_images
 from .input_options import FeaturesOptions
@@ -22,7 +22,7 @@ from .layout import LAYER_GAP, Grid, near_square, scale_at_least, shelf_pack
 from .manifest import finish_views, header, norm_entry, read_view, write_values, write_view
 from .models import load_model, prepare
 from .normalize import FEATURE_MODES, GRID_MODES, grid_ranges, group_range
-from .paths import shown
+from .paths import public_path, shown
 from .result import Result, in_temporary_folder
 from .signatures import api
 from .style import BACKGROUND, Style
@@ -104,14 +104,14 @@ def _write_atlas(canvas, base, opts, values):
     """The atlas's tiles, then each layer's activations (H, W, C) for the page's readout."""
     write_block(canvas, base, opts.tile_format, opts.tiff, True)
     for path, key, a in values:
-        write_values(path, key, a)
+        write_values(path, key, a, zeros=True)
 
 
 def _not_images(skipped, quiet):
     """One line for the files a folder scan left out (the manifest lists each)."""
     if skipped:
         names = ", ".join(shown(p.name) for p, _ in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        note(f"skipped {len(skipped)} file(s) that are not images by their extension ({names}): "
+        note(f"skipped {counted(len(skipped), 'file')} that are not images by their extension ({names}): "
              "listed under 'skipped' in manifest.json", quiet)
     return [{"path": str(p), "reason": why} for p, why in skipped]
 
@@ -131,14 +131,16 @@ def run(opts: FeaturesOptions) -> Result:
     check_out(opts.out, opts.overwrite, inputs)
     good, bad = good_images(paths, opts.skip_bad, opts.quiet)
     skipped = _not_images(not_images, opts.quiet) + [{"path": str(p), "reason": why} for p, why in bad]
-    loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
+    with status(f"loading {loading(opts.model)} ...", opts.quiet):
+        loaded = load_model(opts.model, opts.weights, opts.seed, opts.unsafe, size=opts.size)
     fwd = prepare(loaded, opts.layers, opts.size, opts.batch_size, note=lambda msg: note(msg, opts.quiet),
                   feed=opts.feed)
     ih, iw, _ = fwd.input_shape
     atlas = Atlas.layout(fwd.names, fwd.shapes, opts.cell, style.gap, (ih, iw) if opts.overlay else None)
     # colour canvases store 4 bytes a pixel; the writer keeps up to depth + 1 of them alive
     check_fits(*atlas.world, 4 * (AtlasWriter.DEPTH + 1), "atlases of the images being written")
-    note(f"{len(good)} image(s) x {sum(s[2] for s in fwd.shapes):,} feature maps of {len(fwd.names)} layers; "
+    note(f"{counted(len(good), 'image')} x {counted(sum(s[2] for s in fwd.shapes), 'feature map')} of "
+         f"{counted(len(fwd.names), 'layer')}; "
          f"forward pass on {fwd.device}, batches of {fwd.batch_size}", opts.quiet)
     names, bases, layout = [], [], None   # per image only its name: the views stream to files
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
@@ -151,16 +153,16 @@ def run(opts: FeaturesOptions) -> Result:
                     base = tmp / "images" / f"{i:05d}_{slug(Path(path).stem)}"
                     view = draw_atlas(outs, j, batch.rgb[j] if opts.overlay else None, atlas, style,
                                       writer, base, opts, opts.values < 0 or i < opts.values)
-                    view = {**view, "name": str(path)}
+                    view = {**view, "name": public_path(path)}
                     write_view(sibling(base, ".view.js"), i, view)
                     layout = layout or _shared(view)
-                    names.append(str(path))
+                    names.append(view["name"])
                     bases.append(base.name)
                 bar.update(len(batch.paths))
-        head = {**header("features", fwd.loaded, style, input_size=ih, device=fwd.device), "skipped": skipped}
+        head = {**header("features", fwd.loaded, style, (opts.model, opts.weights), input_size=ih, device=fwd.device), "skipped": skipped}
         finish_views(tmp, head, names, bases, layout, f"{fwd.loaded.name} feature maps", opts.quiet)
     dt = time.perf_counter() - t0
-    note(f"{len(names)} image(s) -> {Path(opts.out) / 'index.html'} ({dt:.1f} s, "
+    note(f"{counted(len(names), 'image')} -> {page_of(opts.out, temporary)} ({dt:.1f} s, "
          f"{len(names) / dt:.2f} images/s)", opts.quiet)
     manifest = {**head, "views": Views(Path(opts.out) / "images", bases)}
     return Result(manifest, opts.out, time.perf_counter() - t0, temporary)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .background import Writer
 from .canvas import NUMBA_RUN_PIXELS, allocate, check_fits, paint
-from .console import note, progress
+from .console import counted, loading, note, page_of, progress, status
 from .errors import MontageError
 from .graph import find_layers, kernels, slug
-from .kernel_cells import kernel_cells, kernel_grid
+from .kernel_cells import cell_rounding, kernel_cells, kernel_grid
 from .layout import LAYER_GAP, Grid, scale_at_least, shelf_pack
 from .manifest import finish, header, norm_entry, write_values
 from .models import load_kernels
@@ -113,7 +112,8 @@ def run(opts: FiltersOptions) -> Result:
     style = Style(opts)
     inputs = input_paths(opts.model, opts.weights)
     check_out(opts.out, opts.overwrite, inputs)
-    loaded = load_kernels(opts.model, opts.weights, opts.seed, opts.unsafe)
+    with status(f"loading {loading(opts.model)} ...", opts.quiet):
+        loaded = load_kernels(opts.model, opts.weights, opts.seed, opts.unsafe)
     names = opts.layers or (["block1_conv2"] if loaded.name == "vgg16" else ["all"])
     chosen = [k for node in find_layers(loaded.model, names) for k in kernels(node)]
     empty = [k for k in chosen if k.weights.size == 0]
@@ -121,9 +121,11 @@ def run(opts: FiltersOptions) -> Result:
         raise MontageError(f"layer {empty[0].name!r} has an empty kernel (shape {tuple(empty[0].stored_shape)}): "
                            "nothing to draw; choose another --layer")
     if empty:
-        note(f"skipping {len(empty)} layer(s) with an empty kernel: {', '.join(k.name for k in empty)}", opts.quiet)
+        note(f"skipping {counted(len(empty), 'layer')} with an empty kernel: {', '.join(k.name for k in empty)}", opts.quiet)
         chosen = [k for k in chosen if k.weights.size]
     grids = [kernel_grid(k, opts.rgb, opts.cell, style.gap) for k in chosen]
+    if cell_rounding(opts.cell, chosen, grids):
+        note(cell_rounding(opts.cell, chosen, grids), opts.quiet)
     if opts.rgb and opts.normalize == "channel" and any(kind == "rgb" for _, kind in grids):
         raise MontageError("--rgb shows the 3 input channels together: use --normalize global, filter, "
                            "cell or symmetric")
@@ -146,15 +148,15 @@ def run(opts: FiltersOptions) -> Result:
         for b, t, (y, x) in zip(blocks, tiles, origins):
             b["x"], b["y"] = x, y
             t["x"], t["y"] = x, y
-        manifest = {**header("filters", loaded, style),
+        manifest = {**header("filters", loaded, style, (opts.model, opts.weights)),
                     "views": [{"name": "filters", "world": [ww, wh], "tiles": tiles, "blocks": blocks}]}
         finish(tmp, manifest, f"{loaded.name} filters", opts.quiet)
     no_png = sum(b["png"] is None for b in blocks) if opts.png else 0
     if no_png:
-        note(f"no flat PNG for {no_png} of {len(blocks)} layers (over {PNG_MAX_PIXELS // 1_000_000} megapixels "
+        note(f"no flat PNG for {no_png} of {counted(len(blocks), 'layer')} (over {PNG_MAX_PIXELS // 1_000_000} megapixels "
              f"at --png-cell {opts.png_cell}): their Deep Zoom images hold every kernel", opts.quiet)
-    note(f"{sum(b['grid']['n'] for b in blocks):,} kernels of {len(blocks)} layer(s) -> "
-         f"{Path(opts.out) / 'index.html'} ({time.perf_counter() - t0:.1f} s)", opts.quiet)
+    note(f"{counted(sum(b['grid']['n'] for b in blocks), 'kernel')} of {counted(len(blocks), 'layer')} -> "
+         f"{page_of(opts.out, temporary)} ({time.perf_counter() - t0:.1f} s)", opts.quiet)
     return Result(manifest, opts.out, time.perf_counter() - t0, temporary)
 
 

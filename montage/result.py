@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .console import counted
 from .errors import MontageError
 from .pyramid import top_level
 from .viewer import inline
@@ -58,6 +59,11 @@ def in_temporary_folder(opts):
     return dataclasses.replace(opts, out=Path(tempfile.mkdtemp(prefix="montage-")) / "out"), True
 
 
+def _rgb(a):
+    """A canvas as (H, W, 3): a gray one's band three times."""
+    return np.ascontiguousarray(np.repeat(a, 3, axis=2)) if a.shape[2] == 1 else a
+
+
 class Result(dict):
     """The manifest of a rendered folder (a dict), with the folder and its pictures.
 
@@ -71,7 +77,7 @@ class Result(dict):
 
     def __init__(self, manifest, path, seconds, temporary=False):
         super().__init__(manifest)
-        self.path, self.seconds = Path(path), float(seconds)
+        self.path, self.seconds, self.temporary = Path(path), float(seconds), bool(temporary)
         if temporary:   # out=None: the folder (and the temporary one holding it) lives as long as this
             weakref.finalize(self, shutil.rmtree, str(self.path.parent), True)
 
@@ -86,25 +92,27 @@ class Result(dict):
     def __repr__(self):
         if self["kind"] == "partial":
             i, n = self["shard"]
-            what = "channels" if self.get("product") == "optimize" else "images"
+            what = "channel" if self.get("product") == "optimize" else "image"
             return (f"<montage partial {self.get('product', 'examples')} of {self['identity']['model']['name']}, shard "
-                    f"{i}/{n}: {self.get(what, 0)} {what} -> {self.path} ({self.seconds:.1f} s)>")
+                    f"{i}/{n}: {counted(self.get(what + 's', 0), what)} -> {self.path} ({self.seconds:.1f} s)>")
         blocks = self["views"][0]["blocks"] if self["views"] else []
         if self["kind"] == "filters":
-            what = f"{sum(b['grid']['n'] for b in blocks):,} kernels of {len(blocks)} layers"
+            what = f"{counted(sum(b['grid']['n'] for b in blocks), 'kernel')} of {counted(len(blocks), 'layer')}"
         elif self["kind"] == "optimize":
-            what = f"{sum(b['grid']['n'] for b in blocks):,} channels of {len(blocks)} layers optimised"
+            what = f"{counted(sum(b['grid']['n'] for b in blocks), 'channel')} of {counted(len(blocks), 'layer')} optimised"
         elif self["kind"] == "examples":
-            what = f"{self['images']} images, {sum(b.get('channels', b['grid']['rows']) for b in blocks):,} channels of {len(blocks)} layers"
+            what = (f"{counted(self['images'], 'image')}, {counted(sum(b.get('channels', b['grid']['rows']) for b in blocks), 'channel')}"
+                    f" of {counted(len(blocks), 'layer')}")
         else:
-            what = f"{len(self['views'])} images x {sum(b['grid']['n'] for b in blocks):,} maps"
-        return f"<montage {self['kind']} of {self['model']['name']}: {what} -> {self.path / 'index.html'} " \
-               f"({self.seconds:.1f} s)>"
+            what = f"{counted(len(self['views']), 'image')} x {counted(sum(b['grid']['n'] for b in blocks), 'map')}"
+        # out=None: the folder goes with this object, so a saved notebook must not name it (.path has it)
+        where = "a temporary folder" if self.temporary else self.path / "index.html"
+        return f"<montage {self['kind']} of {self['model']['name']}: {what} -> {where} ({self.seconds:.1f} s)>"
 
     def canvas(self, layer=None, image=0):
-        """A layer's canvas as drawn (uint8, (H, W, 3) or (H, W, 1)); default the first layer.
-
-        For feature maps, the layer's block of image ``image``'s atlas.
+        """A layer's canvas as drawn, always RGB: uint8 (H, W, 3) (gray tiles are stored with one
+        band; ``matplotlib``'s ``imshow`` takes neither (H, W, 1) nor a shape that depends on the
+        colormap). Default the first layer; for feature maps, the block of image ``image``'s atlas.
         """
         view = self._view(image if self["kind"] == "features" else 0)
         blocks = view["blocks"]
@@ -114,11 +122,11 @@ class Result(dict):
         i = found[0]
         b = blocks[i]
         if self["kind"] != "features":     # one pyramid per layer
-            return read_level(self.path, view["tiles"][i])
+            return _rgb(read_level(self.path, view["tiles"][i]))
         g = b["grid"]
         hh = g["rows"] * (g["cell_h"] * g["scale"] + g["gap"]) - g["gap"]
         ww = g["cols"] * (g["cell_w"] * g["scale"] + g["gap"]) - g["gap"]
-        return read_level(self.path, view["tiles"][0])[b["y"]:b["y"] + hh, b["x"]:b["x"] + ww]
+        return _rgb(read_level(self.path, view["tiles"][0])[b["y"]:b["y"] + hh, b["x"]:b["x"] + ww])
 
     def arrays(self, layer=None):
         """Feature visualisation's pictures of a layer (default the first), (channels, H, W, 3) uint8
@@ -187,8 +195,10 @@ class Result(dict):
                         f'max-width:100%"><div>{html.escape(caption)}</div></div>')
         page = html.escape(str(self.path / "index.html"))
         more = "" if complete else " (inline zoom stops short of full size)"
-        return Html(f"<div>{inline.iframe(doc, height)}<div>zoom into everything{more}: open "
-                    f"<code>{page}</code> (or <code>montage serve</code> it)</div></div>")
+        where = ("render with <code>out=\"folder\"</code> to keep the page (this one is in a temporary "
+                 "folder that goes with the result)") if self.temporary else \
+            f"open <code>{page}</code> (or <code>montage serve</code> it)"
+        return Html(f"<div>{inline.iframe(doc, height)}<div>zoom into everything{more}: {where}</div></div>")
 
     def _repr_html_(self):
         try:

@@ -331,7 +331,7 @@ def test_review_edge_cases(tmp_path, monkeypatch):
                          top=50, cell=4, quiet=True, preprocess="none")
     b = m["views"][0]["blocks"][0]
     assert b["map_shape"] == [40, 40, 2] and b["top"] == 5 and len(b["examples"][0]) == 5   # top capped
-    assert "5 images, 2 channels of 1 layers" in repr(m)
+    assert "5 images, 2 channels of 1 layer" in repr(m)
     np.testing.assert_array_equal(m.canvas("c"), read_dzi_level(tmp_path / "f", m["views"][0]["tiles"][0]))
     # relative image paths, shards run here, merged from another folder
     monkeypatch.chdir(tmp_path)

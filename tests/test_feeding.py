@@ -176,7 +176,7 @@ def test_counts_are_channels_and_a_wrong_model_name_is_refused_before_any_framew
     m = montage.examples(str(tmp_path / "wide.keras"), [str(p) for p in imgs], None, score="mean", top=2, cell=4,
                          quiet=True, preprocess="none")
     block = m["views"][0]["blocks"][0]
-    assert block["grid"]["rows"] != 300 and "300 channels of 1 layers" in repr(m)   # bands: rows are not channels
+    assert block["grid"]["rows"] != 300 and "300 channels of 1 layer" in repr(m)   # bands: rows are not channels
     r = run("layers", "--model", str(tmp_path / "fake.xyz"), env={"PYTHONWARNINGS": "error::ImportWarning"})
     one_line(r, "fake.xyz", "neither a built-in model")
     code = ("import sys\nfrom montage.cli import main\nmain(['layers', '--model', 'fake.xyz'])\n"

@@ -78,8 +78,9 @@ def test_constant_and_infinite_cells_and_bad_input():
     got = montage.grid(a, scale_each=True, padding=0)
     assert (got[:, :3] == 0).all()                           # a constant cell: the colormap's start
     assert tuple(got[0, 3]) == (255, 255, 255)               # +Inf: its end
-    with pytest.raises(montage.MontageError, match="kernel=True"):
-        montage.grid(np.zeros((2, 3, 3, 5)))
+    with pytest.raises(montage.MontageError, match=r"kernel=True; got shape \(2, 4, 3, 5\); each channel a map: "
+                                                   r"a.reshape\(-1, 3, 5\)"):
+        montage.grid(np.zeros((2, 4, 3, 5)))
     with pytest.raises(montage.MontageError, match="numbers"):
         montage.grid(np.array([["a"]]))
     with pytest.raises(montage.MontageError, match="normalisation"):
@@ -90,3 +91,23 @@ def test_torch_tensors():
     torch = pytest.importorskip("torch", reason="torch is not installed (an optional extra)")
     a = torch.rand(4, 6, 6)
     np.testing.assert_array_equal(montage.grid(a), montage.grid(a.numpy()))
+
+
+def test_channels_first_and_a_single_map_as_make_grid_takes_them():
+    rng = np.random.default_rng(3)
+    maps = rng.random((16, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(montage.grid(maps[:, None]), montage.grid(maps))         # (N, 1, H, W)
+    rgb = rng.random((5, 3, 8, 6)).astype(np.float32)
+    np.testing.assert_array_equal(montage.grid(rgb), montage.grid(rgb.transpose(0, 2, 3, 1)))   # (N, 3, H, W)
+    np.testing.assert_array_equal(montage.grid(maps[0]), montage.grid(maps[:1]))           # (H, W): one map
+    assert montage.grid(maps[0], padding=0).shape == (28, 28, 3)
+
+
+def test_torch_tensors_channels_first_with_grad():
+    torch = pytest.importorskip("torch", reason="torch is not installed (an optional extra)")
+    t = torch.rand(16, 3, 32, 32, requires_grad=True)
+    want = montage.grid(t.detach().numpy().transpose(0, 2, 3, 1), nrow=8, padding=2)
+    np.testing.assert_array_equal(montage.grid(t, nrow=8, padding=2), want)
+    one = torch.rand(3, 9, 7)                   # make_grid's one image (C, H, W)
+    np.testing.assert_array_equal(montage.grid(one), montage.grid(one.numpy().transpose(1, 2, 0)[None]))
+    assert montage.grid(torch.rand(1, 9, 7), padding=0).shape == (9, 7, 3)

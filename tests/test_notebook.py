@@ -19,16 +19,19 @@ def test_filters_result_is_the_manifest_and_more(tmp_path):
     m = montage.filters(small_model(), ["conv_a", "conv_b"], out=None, quiet=True)
     assert m["kind"] == "filters" and m.manifest == dict(m)          # still the manifest dict
     text = repr(m)
-    assert len(text) < 200 and "50 kernels of 2 layers" in text and str(m.path) in text
+    assert len(text) < 200 and "50 kernels of 2 layers -> a temporary folder" in text and str(m.path) not in text
     view = m["views"][0]
-    np.testing.assert_array_equal(m.canvas("conv_b"), read_dzi_level(m.path, view["tiles"][1]))
+    gray = read_dzi_level(m.path, view["tiles"][1])
+    assert gray.shape[2] == 1 and m.canvas("conv_b").shape == gray.shape[:2] + (3,)   # RGB, whatever the colormap
+    np.testing.assert_array_equal(m.canvas("conv_b"), np.repeat(gray, 3, axis=2))
     png = m._repr_png_()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     import pyvips
 
     thumb = pyvips.Image.new_from_buffer(png, "")
     assert 0 < max(thumb.width, thumb.height) <= 512
-    assert "data:image/png;base64," in m._repr_html_() and "index.html" in m._repr_html_()
+    html = m._repr_html_()      # out=None: no link to the folder that goes with the result
+    assert "data:image/png;base64," in html and "index.html" not in html and 'out="folder"' in html
     folder = m.path.parent
     assert (m.path / "index.html").is_file()
     del m
@@ -114,6 +117,11 @@ def test_example_notebook_runs_offline_and_shows_inline(tmp_path, browser):
     assert "block1_conv2" in results[0].data["text/html"]          # the layers table as HTML
     assert any(o.output_type == "display_data" and "image/png" in o.data      # grid() through matplotlib
                for o in nb.cells[-1].outputs)
+    assert results[-1].data["text/plain"] == "(206, 206, 3)"      # 64 colour kernels, 8 x 8: not a sliver
+    saved = json.dumps([o for c in nb.cells if c.cell_type == "code" for o in c.outputs])
+    streams = "".join(o.text for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream")
+    assert "%|" not in streams and "0/1" not in streams            # no text progress bars (red stderr boxes)
+    assert not re.search(r"montage-\w+/out", saved), re.search(r".{80}montage-\w+/out.{40}", saved)   # no dead links
     page_file = tmp_path / "conv2.html"
     page_file.write_text(f"<!doctype html><html><body>{views[1].data['text/html']}</body></html>",
                          encoding="utf-8")

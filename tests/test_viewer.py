@@ -459,6 +459,8 @@ def test_bidi_and_control_characters_in_names_are_shown_escaped(browser, tmp_pat
                          cell=20, quiet=True)
     page, shown = shown_texts(browser, tmp_path / "f" / "index.html", m["views"][1]["blocks"][0], view=1)
     assert shown["views"][2].endswith("img\\u202egnp.exe.png")
+    file_part = "() => document.querySelector(\"#views button[data-view='1'] .file\").textContent"
+    assert page.evaluate(file_part) == "img\\u202egnp.exe.png"     # split at the real separator, then escaped
     assert "img\\u202egnp.exe.png" in shown["readout"]
     page.close()
 
@@ -583,7 +585,7 @@ def test_features_readout_gives_the_activation_and_the_colour_bar_its_meaning(br
     out = tmp_path / "f"
     m = montage.features(model, str(folder), out, layers=["conv_a", "conv_b", "pool"], size=32, cell=20,
                          quiet=True)
-    assert len(list((out / "images").glob("*.00.values.*.js"))) == 32 * 32 * 5 * 4 // 1200
+    assert len(list((out / "images").glob("*.00.values.*.js"))) >= 3    # zeros as bits: fewer than 32*32*5*4 // 1200
     page = open_page(browser, (out / "index.html").as_uri())
     assert page.inner_text("#skipped").startswith("1 input file skipped")
     assert "anim.gif" in page.inner_text("#skipped")

@@ -77,7 +77,8 @@
       var w = rotated ? LINE : tw, hh = rotated ? tw : LINE;
       for (var i = 0; i < cands.length; i++) {
         if (!cands[i]) continue;
-        var r = { x: Math.round(cands[i][0]), y: Math.round(cands[i][1]), w: w, h: hh, kind: kind, text: text };
+        var r = { x: Math.round(cands[i][0]), y: Math.round(cands[i][1]), w: w, h: hh, kind: kind, text: text,
+                  layer: own && own.layer };
         if (!free(r, own)) continue;
         placed.push(r);
         ctx.fillStyle = "rgba(17,17,17,0.82)";
@@ -112,20 +113,17 @@
       var s = gridSize(b.grid), tl = px(b.x, b.y), br = px(b.x + s[1], b.y + s[0]);
       if (br.x < 0 || br.y < 0 || tl.x > W || tl.y > H) return;
       blockBoxes.push({ b: b, x: tl.x, y: tl.y, w: br.x - tl.x, h: br.y - tl.y });
-      if (br.x - tl.x < 8) return;   // too small to name
+      if (br.x - tl.x < 1 || br.y - tl.y < 1) return;   // not a pixel on screen
       onScreen.push({ b: b, s: s, tl: tl, br: br, area: (br.x - tl.x) * (br.y - tl.y) });
     });
     onScreen.sort(function (p, q) { return q.area - p.area; });   // the largest blocks are named first
-    onScreen.forEach(function (o) {
-      var tl = o.tl, br = o.br, titles = axisTitles(o.b);
+    // Every name before any title: a title says less than a neighbour's name would.
+    var named = onScreen.filter(function (o) { o.name = placeName(o); return o.name; });
+    named.forEach(function (o) {
+      var tl = o.tl, br = o.br, titles = axisTitles(o.b), name = o.name;
       var x0 = Math.max(tl.x, 0), y0 = Math.max(tl.y, 0), x1 = Math.min(br.x, W), y1 = Math.min(br.y, H);
-      // Just above the block, else inside it below the column indices and right of the row
-      // indices (either one moved right, clear of the zoom buttons); the across title follows
-      // the name on its line, else on the next.
-      var clear = controls.length ? controls[0].x + controls[0].w + 4 : x0, ix = x0 + 26, iy = y0 + 18;
-      var name = plate(safe(o.b.layer), "name", o.b, [[x0, tl.y - LINE - 2], [Math.max(x0, clear), tl.y - LINE - 2],
-                                                      [ix, iy], [Math.max(ix, clear), iy]]);
-      if (!name) return;   // the titles go only where the name says whose they are
+      if (name.x > br.x || name.y > br.y || name.x + name.w < tl.x) return;   // named beside or below: no room for titles
+      // the across title follows the name on its line, else on the next
       ctx.font = FONT.title;
       var aw = ctx.measureText(titles.across).width + 8, mid = (x0 + x1) / 2 - aw / 2;
       var after = name.x + name.w + 4, inside = name.y >= tl.y;
@@ -138,6 +136,17 @@
                                           [x0 + 2, midy]], true);
       }
     });
+    /* Just above the block, else inside it below the column indices and right of the row indices
+     * (either one moved right, clear of the zoom buttons), else below, right or left of it. */
+    function placeName(o) {
+      var tl = o.tl, br = o.br, text = safe(o.b.layer), x0 = Math.max(tl.x, 0), y0 = Math.max(tl.y, 0);
+      var clear = controls.length ? controls[0].x + controls[0].w + 4 : x0, ix = x0 + 26, iy = y0 + 18;
+      ctx.font = FONT.name;
+      var tw = Math.ceil(ctx.measureText(text).width) + 8;
+      return plate(text, "name", o.b, [[x0, tl.y - LINE - 2], [Math.max(x0, clear), tl.y - LINE - 2],
+                                       [ix, iy], [Math.max(ix, clear), iy], [x0, br.y + 2], [br.x + 4, y0],
+                                       [tl.x - tw - 4, y0], [br.x - tw, tl.y - LINE - 2], [br.x - tw, br.y + 2]]);
+    }
     ctx.font = FONT.index;
     ctx.fillStyle = "rgba(255,255,0,0.95)";
     ctx.strokeStyle = "rgba(0,0,0,0.85)";
@@ -146,7 +155,7 @@
     onScreen.forEach(function (o) {
       var b = o.b, g = b.grid, p = pitch(g), zoom = (o.br.x - o.tl.x) / o.s[1];
       if (b.kind === "examples") return;   // banded: grid rows and columns are not channels and ranks
-      if (b.kind !== "filters") { labelCells(b, g, p, zoom, W, H, px, index); return; }
+      if (b.kind !== "filters") { labelCells(b, g, p, zoom, W, H, px, index, ctx); return; }
       var widest = ctx.measureText(String(Math.max(g.rows, g.cols) - 1)).width + 6;
       if (p[1] * zoom < Math.max(18, widest) || p[0] * zoom < 14) return;   // too small to label each
       var left = Math.max(o.tl.x, 0), top = Math.max(o.tl.y, 0);
@@ -166,8 +175,10 @@
     window.montage.controlBoxes = controls;
   }
   /* feature maps and RGB kernels: a cell is one channel (or filter); number the visible ones */
-  function labelCells(b, g, p, zoom, W, H, px, index) {
-    if (p[1] * zoom < 36) return;
+  function labelCells(b, g, p, zoom, W, H, px, index, ctx) {
+    // a number covers at most a twelfth of its cell: the map under it stays readable
+    var wide = ctx.measureText(String(g.n - 1)).width + 2;
+    if (p[1] * zoom < Math.max(36, 2 * wide) || p[1] * zoom * p[0] * zoom < 12 * wide * 12) return;
     var vp = viewer.viewport;
     var a = vp.viewerElementToViewportCoordinates(new OSD.Point(0, 0));
     var z = vp.viewerElementToViewportCoordinates(new OSD.Point(W, H));

@@ -41,17 +41,33 @@
   function worldBounds() {
     var w = view().world, c = viewer.container;
     var width = w[0], height = w[1];
-    if (state.compare) {
-      var n = state.compare.length, c = gridCols();
-      width = (c - 1) * stride() + w[0];
-      height = (Math.ceil(n / c) - 1) * strideY() + w[1];
+    if (state.compare) {   // the grid of atlases: its own names, the container's is c
+      var n = state.compare.length, cols = gridCols();
+      width = (cols - 1) * stride() + w[0];
+      height = (Math.ceil(n / cols) - 1) * strideY() + w[1];
     }
-    var z = Math.min(Math.max(c.clientWidth - PAD.left - PAD.right, 64) / width,
-                     Math.max(c.clientHeight - PAD.top - PAD.bottom, 64) / height);   // screen px per world px
-    return new OSD.Rect(-PAD.left / z, -PAD.top / z, width + (PAD.left + PAD.right) / z,
-                        height + (PAD.top + PAD.bottom) / z);
+    return padded(new OSD.Rect(0, 0, width, height));
+  }
+  /* world rect r with room around it on screen (PAD), so that its first row is not under the controls */
+  function padded(r) {
+    var c = viewer.container;
+    var z = Math.min(Math.max(c.clientWidth - PAD.left - PAD.right, 64) / r.width,
+                     Math.max(c.clientHeight - PAD.top - PAD.bottom, 64) / r.height);   // screen px per world px
+    return new OSD.Rect(r.x - PAD.left / z, r.y - PAD.top / z, r.width + (PAD.left + PAD.right) / z,
+                        r.height + (PAD.top + PAD.bottom) / z);
   }
   function goHome(immediate) { viewer.viewport.fitBounds(worldBounds(), immediate); }
+
+  /* The layer list and the jump form follow the view: once zoomed in (the whole world no longer
+   * in sight), the block under the middle of the screen is the current layer. */
+  function followView() {
+    if (!window.montage.ready) return;
+    var vb = viewer.viewport.getBounds(true), whole = worldBounds();
+    if (vb.width >= whole.width * 0.999 && vb.height >= whole.height * 0.999) return;   // home: no one block
+    var c = viewer.viewport.getCenter(true), b = blockAt(c.x, c.y);
+    if (b && b.layer !== state.layer) app.selectLayer(b.layer);
+  }
+  viewer.addHandler("animation-finish", followView);
 
   function pointerWorld(ev) {
     var p = viewer.viewport.viewerElementToViewportCoordinates(new OSD.Point(ev.position.x, ev.position.y));
@@ -201,6 +217,8 @@
   }
 
   app.goHome = goHome;
+  app.padded = padded;
+  app.pin = pin;
   app.findBlock = findBlock;
   app.jumpTo = jumpTo;
   app.parseHash = parseHash;

@@ -43,7 +43,12 @@
         img.src = thumbUrl(i);
         img.alt = "";
         btn.appendChild(img);
-        btn.appendChild(el("span", safe(nameOf(i))));
+        /* a long path loses the middle of its folder part: the file name, what tells images
+         * apart, stays whole; the tooltip has the whole path */
+        var name = String(nameOf(i)), cut = Math.max(name.lastIndexOf("/"), name.lastIndexOf("\\")) + 1;
+        btn.title = safe(name);
+        btn.appendChild(el("span", safe(name.slice(0, cut)), "dir"));
+        btn.appendChild(el("span", safe(name.slice(cut)), "file"));
         btn.classList.toggle("active", state.compare ? state.compare.indexOf(i) >= 0 : i === state.view);
         btn.addEventListener("click", function () { choose(i); });
         rows.appendChild(btn);
@@ -116,7 +121,9 @@
     var p = state.compare ? placeOf(imageAt(c.x, c.y).j) : { dx: 0, dy: 0 };
     selectLayer(b.layer);
     loadValues(b);
-    viewer.viewport.fitBounds(new OSD.Rect(p.dx + b.x, p.dy + b.y, s[1], s[0]));
+    if (state.hover && state.hover.block.layer !== b.layer) state.hover = null;   // the readout follows the choice
+    if (state.pinned && state.pinned.block.layer !== b.layer) app.pin(null);
+    viewer.viewport.fitBounds(app.padded(new OSD.Rect(p.dx + b.x, p.dy + b.y, s[1], s[0])));
   }
   function buildBlocks() {
     var nav = $("blocks");
@@ -149,12 +156,37 @@
       f.appendChild(i);
     });
     f.appendChild(el("button", "go"));
+    var note = f.appendChild(el("div", "", "note"));
+    note.setAttribute("role", "status");
     f.onsubmit = function (ev) {
       ev.preventDefault();
       var q = { layer: sel.value };
       fields.forEach(function (n) { q[n] = f.elements[n].value || 0; });
-      jumpTo(q);
+      var b = findBlock(q.layer), bad = b && outOfRange(b, q, fields);
+      note.textContent = bad || "";
+      if (!bad) jumpTo(q);
     };
+  }
+
+  /* what the jump form cannot reach in block b: "filter 999 is out of range: conv_b has filters 0 .. 6" */
+  function outOfRange(b, q, fields) {
+    var g = b.grid, top = { filter: g.rows, channel: b.kind === "filters" ? g.cols * (b.groups || 1)
+      : b.kind === "examples" ? b.channels : g.n, rank: b.top };
+    if (b.kind === "rgb") top.filter = g.n;
+    var named = app.cellNames(b, 0) || {};   // the fields this kind of block has (an RGB kernel: no channel)
+    fields = fields.filter(function (n) { return named[n] !== undefined; });
+    for (var i = 0; i < fields.length; i++) {
+      var n = fields[i], v = +q[n];
+      if (!(v >= 0 && v < top[n] && v === Math.floor(v))) {
+        return n + " " + q[n] + " is out of range: " + safe(b.layer) + " has " + n + "s 0 .. " + (top[n] - 1);
+      }
+    }
+    var k = app.cellIndex(b, { filter: +(q.filter || 0), channel: +(q.channel || 0), rank: +(q.rank || 0) }), nm;
+    nm = k >= 0 && k < g.n ? app.cellNames(b, k) : null;
+    if (!nm || fields.some(function (n) { return nm[n] !== undefined && nm[n] !== +q[n]; })) {
+      return "no such cell in " + safe(b.layer) + (b.groups > 1 ? " (a grouped conv: each filter sees its group's channels)" : "");
+    }
+    return null;
   }
 
   app.drawList = drawList;

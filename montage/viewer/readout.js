@@ -211,9 +211,10 @@
   }
   function drawColorbar(b, rg, h) {
     var c = $("colorbar").querySelector("canvas"), ctx = c.getContext("2d");
-    var lut = M.colormap.lut, img = ctx.createImageData(256, 1);
-    for (var i = 0; i < 256; i++) {
-      img.data[4 * i] = lut[i][0]; img.data[4 * i + 1] = lut[i][1]; img.data[4 * i + 2] = lut[i][2];
+    var rgb = b.kind === "rgb", lut = M.colormap.lut, img = ctx.createImageData(256, 1);
+    for (var i = 0; i < 256; i++) {   // an RGB kernel is its own colour: each of R, G, B runs dark .. full
+      var e = rgb ? [i, i, i] : lut[i];
+      img.data[4 * i] = e[0]; img.data[4 * i + 1] = e[1]; img.data[4 * i + 2] = e[2];
       img.data[4 * i + 3] = 255;
     }
     for (var y = 0; y < c.height; y++) ctx.putImageData(img, 0, y);
@@ -228,7 +229,7 @@
     rng.textContent = "";
     var known = !perGroup || h;
     rng.appendChild(el("span", known ? fmt(rg[0]) : "min"));
-    rng.appendChild(el("span", safe(M.colormap.name)));
+    rng.appendChild(el("span", rgb ? "each of R, G, B (no colormap)" : safe(M.colormap.name)));
     rng.appendChild(el("span", known ? fmt(rg[1]) : "max"));
   }
 

@@ -6,7 +6,7 @@
 
   /* ---- cell values (kernel weights, activations), loaded on demand ----
    * From NAME.js, NAME.1.js, ...: scripts, since a page on file:// cannot fetch. Each part
-   * calls montageValues(key, shape, parts, i, base64 of little-endian float32). Part 0 says how
+   * calls montageValues(key, shape, parts, i, base64 of little-endian float32[, encoding]). Part 0 says how
    * many parts there are; the rest are then loaded side by side, so the readout can count them. */
   var CACHE_BYTES = 512 << 20;   // activations of many images: the least recently used go
   function partUrl(key, i) { return i ? key.replace(/\.js$/, "." + i + ".js") : key; }
@@ -27,18 +27,31 @@
     var bin = atob(b64), n = bin.length;
     for (var i = 0; i < n; i++) into[offset + i] = bin.charCodeAt(i);
   }
-  window.montageValues = function (key, shape, parts, i, b64) {
+  /* enc {zeros: "bits", bytes: N}: a bit per value (1: stored; little-endian bit order), padded
+   * to whole float32s, then the stored values; the rest are +0 (mostly-zero post-ReLU maps) */
+  function expand(raw, n) {
+    var mask = Math.ceil(n / 8), off = mask + (4 - mask % 4) % 4;
+    var vals = new Float32Array(raw.buffer, off, (raw.length - off) / 4), out = new Float32Array(n);
+    for (var k = 0, j = 0; k < n; k++) if ((raw[k >> 3] >> (k & 7)) & 1) out[k] = vals[j++];
+    return out;
+  }
+  window.montageValues = function (key, shape, parts, i, b64, enc) {
     var v = state.values[key];
     if (!v || v.done) return;
     if (i === 0) {
-      var count = shape.reduce(function (a, b) { return a * b; }, 1);
-      v.data = new Float32Array(count);
+      v.count = shape.reduce(function (a, b) { return a * b; }, 1);
+      v.raw = enc ? new Uint8Array(enc.bytes) : null;
+      v.data = enc ? null : new Float32Array(v.count);
       v.shape = shape; v.parts = parts; v.partBytes = b64.length / 4 * 3;
       for (var j = 1; j < parts; j++) addScript(partUrl(key, j), valuesFailed(key));
     }
-    decode(b64, new Uint8Array(v.data.buffer), i * v.partBytes);
+    decode(b64, v.raw || new Uint8Array(v.data.buffer), i * v.partBytes);
     v.got++;
-    if (v.got === v.parts) { v.done = true; evict(key); }
+    if (v.got === v.parts) {
+      if (v.raw) { v.data = expand(v.raw, v.count); v.raw = null; }
+      v.done = true;
+      evict(key);
+    }
     app.redraw();
   };
   function loadValues(b) {
