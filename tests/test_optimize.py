@@ -399,7 +399,8 @@ def test_batchnorm_and_dropout_run_in_inference_mode(tmp_path):
         np.testing.assert_array_equal(w0, w1)                            # moving statistics untouched
 
 
-def test_a_model_xla_cannot_compile_runs_as_a_plain_graph(tmp_path):
+def test_a_model_xla_cannot_compile_is_optimised(tmp_path):
+    """Only the picture's part of a step is compiled by XLA: a model with an op it cannot compile runs."""
     import keras
     import tensorflow as tf
 

@@ -22,10 +22,9 @@ def _ops():
     return types.SimpleNamespace(einsum=o.einsum, take=o.take, reshape=o.reshape, sigmoid=o.sigmoid)
 
 
-def _value(model, ext, first, ops, render, score):
-    """``(p, a) -> each item's objective``, in backend tensors."""
-    def value(p, a):
-        x = render(ops, p, a)
+def _objective(ext, first, ops, score):
+    """``(x, a) -> each item's objective`` from the model's input (n, H, W, C), in backend tensors."""
+    def objective(x, a):
         if first:
             x = ops.einsum("nhwc->nchw", x)
         out = ext(x, training=False)
@@ -33,36 +32,45 @@ def _value(model, ext, first, ops, render, score):
         if first and len(out.shape) == 4:
             out = ops.einsum("nchw->nhwc", out)
         return score(ops, out, a)
-    return value
+    return objective
 
 
-def _tensorflow(value):
+def _value(model, ext, first, ops, render, score):
+    """``(p, a) -> each item's objective``, in backend tensors."""
+    objective = _objective(ext, first, ops, score)
+    return lambda p, a: objective(render(ops, p, a), a)
+
+
+def _tensorflow(picture, objective):
+    """The step in two graphs: the picture (``picture(p, a)``: its DFT, colour mixing, gather and
+    their gradient) compiled by XLA, which fuses them (2-3x on a CPU); the model as a plain graph,
+    whose convolutions use every core (XLA's CPU convolutions run on one: 1.4x slower at
+    block3_conv1). Both traced once per batch size."""
     import tensorflow as tf
 
-    def make(jit):
-        @tf.function(jit_compile=jit)    # traced once per batch size: a layer's batches and its last, smaller one
-        def step(p, a):
-            with tf.GradientTape() as tape:
-                tape.watch(p)
-                v = value(p, a)
-                total = tf.reduce_sum(v)
-            return v, tape.gradient(total, p)
-        return step
+    @tf.function(jit_compile=True)
+    def draw(p, a):
+        return picture(p, a)
 
-    # XLA fuses the picture's einsums, gathers and their gradients (2-3x on a CPU); a model with an op
-    # XLA cannot compile runs as a plain graph
-    steps = [make(True), make(False)]
+    @tf.function(jit_compile=True)
+    def pull(p, a, gx):
+        with tf.GradientTape() as tape:
+            tape.watch(p)
+            x = picture(p, a)
+        return tape.gradient(x, p, output_gradients=gx)
+
+    @tf.function
+    def push(x, a):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            v = objective(x, a)
+            total = tf.reduce_sum(v)
+        return v, tape.gradient(total, x)
 
     def fn(p, a):
-        args = (tf.constant(p), {k: tf.constant(x) for k, x in a.items()})
-        while True:
-            try:
-                v, g = steps[0](*args)
-                return v.numpy(), g.numpy()
-            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError):
-                if len(steps) == 1:
-                    raise
-                steps.pop(0)
+        p, a = tf.constant(p), {k: tf.constant(x) for k, x in a.items()}
+        v, gx = push(draw(p, a), a)
+        return v.numpy(), pull(p, a, gx).numpy()
     return fn
 
 
@@ -106,8 +114,10 @@ def _gradient(model, node, first):
             return _value(model, run, first, ops, render, score)
         if backend == "jax":
             return _jax(ext, value_of)
-        value = value_of(ext)
-        fn = _tensorflow(value) if backend == "tensorflow" else _torch(value) if backend == "torch" else None
+        if backend == "tensorflow":
+            fn = _tensorflow(lambda p, a: render(ops, p, a), _objective(ext, first, ops, score))
+        else:
+            fn = _torch(value_of(ext)) if backend == "torch" else None
         if fn is None:
             raise MontageError(f"feature visualisation runs on Keras' tensorflow, jax and torch backends, not {backend!r}")
 
