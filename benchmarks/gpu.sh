@@ -10,7 +10,8 @@ PY="${PYTHON:-python3}"
 export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
 case "${1:-}" in
 fetch)
-    grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >> .git/info/exclude
+    ex="$(git rev-parse --git-path info/exclude)"    # a worktree's .git is a file
+    grep -qx '/.whl/' "$ex" 2>/dev/null || echo /.whl/ >> "$ex"
     plat=(--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64)
     "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         "${plat[@]}" -d .whl keras namex optree pyvips-binary cffi pycparser isal

@@ -5,12 +5,11 @@ builds and checks them), write only into arrays the caller allocated, and raise 
 """
 
 import numpy as np
-from numba import prange
 
 from ._kernels import _kernel
 
 
-@_kernel(nogil=True, parallel=True)
+@_kernel(nogil=True)
 def cut_cells(rgbs, which, boxes, cell, fill, cells):
     """``cells[k]`` (cell, cell, 3) from ``rgbs[which[k]]`` (n, H, W, 3) inside ``boxes[k]``
     (top, left, bottom, right; ``fill`` where the box leaves the image).
@@ -21,7 +20,7 @@ def cut_cells(rgbs, which, boxes, cell, fill, cells):
     ``np.round`` (the sums are exact in float64).
     """
     H, W = rgbs.shape[1], rgbs.shape[2]
-    for k in prange(which.shape[0]):
+    for k in range(which.shape[0]):
         img = which[k]
         top, left, bottom, right = boxes[k, 0], boxes[k, 1], boxes[k, 2], boxes[k, 3]
         h, w = bottom - top, right - left
@@ -50,11 +49,11 @@ def cut_cells(rgbs, which, boxes, cell, fill, cells):
                     cells[k, oy, ox, ch] = np.uint8(r)
 
 
-@_kernel(nogil=True, parallel=True)
+@_kernel(nogil=True)
 def place_cells(cells, index, dest, out):
     """``out[y:y + cell, x:x + cell, :3] = cells[index[k]]`` for ``(y, x) = dest[k]``."""
     cell = cells.shape[1]
-    for k in prange(index.shape[0]):
+    for k in range(index.shape[0]):
         src = index[k]
         y, x = dest[k, 0], dest[k, 1]
         for oy in range(cell):

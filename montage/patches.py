@@ -119,12 +119,20 @@ def cut_into(canvas, rgbs, which, boxes, dest, cell, fill):
     keys, index = np.unique(np.column_stack([which, boxes]), axis=0, return_inverse=True)
     index = index.reshape(-1)
     fill = np.ascontiguousarray(np.reshape(fill, -1)[:3], np.uint8)
-    for g in range(0, len(keys), GROUP):
-        part = keys[g:g + GROUP]
-        cells = np.empty((len(part), cell, cell, 3), np.uint8)
-        cut_cells(rgbs, np.ascontiguousarray(part[:, 0]), np.ascontiguousarray(part[:, 1:]), cell, fill, cells)
-        mine = np.flatnonzero((index >= g) & (index < g + len(part)))
-        place_cells(cells, np.ascontiguousarray(index[mine] - g), np.ascontiguousarray(dest[mine]), canvas)
+    threads = min(os.cpu_count() or 1, -(-len(keys) // 256))   # the kernels release the GIL
+    with ThreadPoolExecutor(threads) as pool:
+        for g in range(0, len(keys), GROUP):
+            part = keys[g:g + GROUP]
+            which_p, boxes_p = np.ascontiguousarray(part[:, 0]), np.ascontiguousarray(part[:, 1:])
+            cells = np.empty((len(part), cell, cell, 3), np.uint8)
+            mine = np.flatnonzero((index >= g) & (index < g + len(part)))
+            src, at = np.ascontiguousarray(index[mine] - g), np.ascontiguousarray(dest[mine])
+            cut = -(-len(part) // threads)
+            list(pool.map(lambda a: cut_cells(rgbs, which_p[a:a + cut], boxes_p[a:a + cut], cell, fill,
+                                              cells[a:a + cut]), range(0, len(part), cut)))
+            put = -(-len(src) // threads)
+            list(pool.map(lambda a: place_cells(cells, src[a:a + put], at[a:a + put], canvas),
+                          range(0, len(src), put)))
     return canvas
 
 

@@ -64,3 +64,19 @@ def test_images_read_on_threads_equal_one_by_one(tmp_path):
     paths = random_images(tmp_path, 5, side=40)
     for got, want in zip(read_all(paths, (24, 30), "crop", threads=3), [read_rgb(p, (24, 30), "crop") for p in paths]):
         np.testing.assert_array_equal(got, want)
+
+
+def test_many_cells_split_over_threads_equal_the_numpy_path():
+    rng = np.random.default_rng(7)
+    rgbs = rng.integers(0, 256, (5, 30, 26, 3), np.uint8)
+    m, cell = 900, 6
+    which = rng.integers(0, 5, m)
+    top, left = rng.integers(-5, 30, m), rng.integers(-5, 26, m)
+    boxes = np.column_stack([top, left, top + rng.integers(1, 25, m), left + rng.integers(1, 25, m)])
+    dest = np.column_stack([np.arange(m) // 30 * (cell + 1), np.arange(m) % 30 * (cell + 1)])
+    got = allocate(30 * (cell + 1), 30 * (cell + 1), 3, FILL)
+    want = got.copy()
+    cut_into(got, rgbs, which, boxes, dest, cell, FILL)
+    for k, (y, x) in enumerate(dest):
+        want[y:y + cell, x:x + cell, :3] = _to_cell(_crop(rgbs[which[k]], boxes[k], FILL), cell)
+    np.testing.assert_array_equal(got, want)
