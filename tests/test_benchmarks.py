@@ -42,16 +42,26 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
         assert row["value"] is not None and row["value"] > 0, row
 
 
-def _gpu_dry_run(tmp_path, backend, *args):
+def _gpu_dry_runs(tmp_path, runs):
+    """``bash benchmarks/gpu.sh dry-run ARGS`` for each (backend, args), side by side (mostly
+    single-threaded compilation: two at once take little longer than one)."""
     import os
 
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHON=sys.executable, OUT=str(tmp_path))
-    r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh"), "dry-run", *args], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    [path] = tmp_path.glob("gpu-dry-*.json")
-    assert f"-{backend}-" in path.name
-    return json.loads(path.read_text())
+    procs = {}
+    for backend, args in runs:
+        out = tmp_path / backend
+        out.mkdir()
+        env = dict(os.environ, KERAS_BACKEND=backend, PYTHON=sys.executable, OUT=str(out))
+        procs[backend] = subprocess.Popen(["bash", str(ROOT / "benchmarks" / "gpu.sh"), "dry-run", *args], cwd=ROOT,
+                                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    results = {}
+    for backend, p in procs.items():
+        log, _ = p.communicate(timeout=900)
+        assert p.returncode == 0, log[-3000:]
+        [path] = (tmp_path / backend).glob("gpu-dry-*.json")
+        assert f"-{backend}-" in path.name
+        results[backend] = json.loads(path.read_text())
+    return results
 
 
 def _check_gpu_result(result, backend, batches):
@@ -67,13 +77,12 @@ def _check_gpu_result(result, backend, batches):
         assert r["img_s"] > 0 and r["forward_img_s"] > 0 and r["ratio"] > 0 and r["cold_s"] > 0, r
 
 
-def test_gpu_script_dry_run_with_jax(tmp_path):
-    """benchmarks/gpu.sh as the device runs it, at tiny sizes on this CPU, without TensorFlow."""
-    _check_gpu_result(_gpu_dry_run(tmp_path, "jax"), "jax", [2, 4])
-
-
-def test_gpu_script_dry_run_with_torch(tmp_path):
-    _check_gpu_result(_gpu_dry_run(tmp_path, "torch", "--batches", "3"), "torch", [3])
+def test_gpu_script_dry_run_with_jax_and_with_torch(tmp_path):
+    """benchmarks/gpu.sh as the device runs it, at tiny sizes on this CPU, without TensorFlow:
+    Keras on JAX (both batches) and on PyTorch (one)."""
+    got = _gpu_dry_runs(tmp_path, [("jax", []), ("torch", ["--batches", "3"])])
+    _check_gpu_result(got["jax"], "jax", [2, 4])
+    _check_gpu_result(got["torch"], "torch", [3])
 
 
 def test_gpu_script_is_one_prepared_script():
