@@ -38,21 +38,36 @@ DZI_XML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+def _sum4(a00, a10, a01, a11):
+    s = a00.astype(np.uint16)
+    s += a10
+    s += a01
+    s += a11
+    s += 2
+    s >>= 2
+    return s
+
+
 def halve(a):
     """The next Deep Zoom level: each 2x2 block's mean, rounded half up.
 
-    An odd side repeats its last row or column first, so the level is ``ceil(side / 2)``.
+    An odd side repeats its last row or column first, so the level is ``ceil(side / 2)``
+    (done on the edge alone: no padded copy of the level).
     """
     h, w = a.shape[:2]
-    if h % 2 or w % 2:
-        a = np.pad(a, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    s = a[0::2, 0::2].astype(np.uint16)
-    s += a[1::2, 0::2]
-    s += a[0::2, 1::2]
-    s += a[1::2, 1::2]
-    s += 2
-    s >>= 2
-    return s.astype(np.uint8)
+    h2, w2 = h // 2, w // 2
+    out = np.empty((h - h2, w - w2) + a.shape[2:], np.uint8)
+    body = a[:2 * h2, :2 * w2]
+    out[:h2, :w2] = _sum4(body[0::2, 0::2], body[1::2, 0::2], body[0::2, 1::2], body[1::2, 1::2])
+    if w % 2:    # the last column, repeated: (top + bottom) twice
+        col = a[:2 * h2, w - 1]
+        out[:h2, w2] = _sum4(col[0::2], col[1::2], col[0::2], col[1::2])
+    if h % 2:
+        row = a[h - 1, :2 * w2]
+        out[h2, :w2] = _sum4(row[0::2], row[1::2], row[0::2], row[1::2])
+    if h % 2 and w % 2:
+        out[h2, w2] = a[h - 1, w - 1]
+    return out
 
 
 def top_level(height, width):
