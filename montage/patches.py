@@ -3,6 +3,9 @@ column bands (see :func:`examples_grid`)."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ._lock import check_stop
@@ -88,46 +91,125 @@ def _optima(canvases, layouts, tops, optima, cell):
             canvas[y0:y0 + cell, x0:x0 + cell, :3] = _to_cell(pic, cell)
 
 
-def draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=None, optima=None):
-    """Every layer's canvas (rows = channels, columns = ranks, after each channel's feature
-    visualisation where ``optima`` gives them) and its manifest entries."""
+GROUP = 4096   # distinct cells per kernel call: (GROUP, cell, cell, 3) bytes of scratch (50 MB at 64 px)
 
-    cell, gap = int(opts.cell), style.gap
-    lead = 1 if optima else 0
-    layouts = [examples_grid(s.channels, s.k, cell, gap, lead) for s in states]
-    grids = [g for g, _ in layouts]
-    for name, g in zip(names, grids):
-        check_fits(g.height, g.width, 4, f"examples canvas of {name}")
-    fill = np.array(style.gap_rgb, np.uint8)
-    canvases = [allocate(g.height, g.width, 3, style.gap_rgb) for g in grids]
-    geometry = [_boxes(s, f, sh, input_shape) for s, f, sh in zip(states, fields, shapes)]
+
+def read_all(paths, size, resize, threads=None):
+    """``read_rgb`` of each path, on a thread per core (libvips releases the GIL)."""
+    threads = min(len(paths), threads or os.cpu_count() or 1)
+    if threads <= 1:
+        return [read_rgb(p, size, resize) for p in paths]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda p: read_rgb(p, size, resize), paths))
+
+
+def cut_into(canvas, rgbs, which, boxes, dest, cell, fill):
+    """Cells cut from ``rgbs`` (n, H, W, 3) uint8 into ``canvas`` (from :func:`allocate`):
+    ``which[k]``'s patch inside ``boxes[k]`` (top, left, bottom, right; ``fill`` outside the
+    image) at ``dest[k]`` (y, x), as :func:`_crop` then :func:`_to_cell` draw it. Each distinct
+    (image, box) is cut once (``--score mean`` shows the same whole image for every channel)."""
+    from ._patch_kernels import cut_cells, place_cells
+
+    which = np.ascontiguousarray(which, np.int64)
+    boxes = np.ascontiguousarray(np.reshape(boxes, (-1, 4)), np.int64)
+    dest = np.ascontiguousarray(np.reshape(dest, (-1, 2)), np.int64)
+    rgbs = np.ascontiguousarray(rgbs, np.uint8)
+    cell = int(cell)
+    if rgbs.ndim != 4 or rgbs.shape[3] != 3 or canvas.ndim != 3 or canvas.shape[2] < 3 or canvas.dtype != np.uint8:
+        raise ValueError("cut_into takes (n, H, W, 3) uint8 images and an (H, W, 3 or 4) uint8 canvas")
+    if not (len(which) == len(boxes) == len(dest)) or cell < 1:
+        raise ValueError("one image index, box and destination per cell; cell >= 1")
+    if len(which) == 0:
+        return canvas
+    if which.min() < 0 or which.max() >= len(rgbs) or (boxes[:, 2] <= boxes[:, 0]).any() \
+            or (boxes[:, 3] <= boxes[:, 1]).any():
+        raise ValueError("image index out of range or an empty box")
+    if dest.min() < 0 or (dest[:, 0] + cell).max() > canvas.shape[0] or (dest[:, 1] + cell).max() > canvas.shape[1]:
+        raise ValueError("a cell falls outside the canvas")
+    keys, index = np.unique(np.column_stack([which, boxes]), axis=0, return_inverse=True)
+    index = index.reshape(-1)
+    fill = np.ascontiguousarray(np.reshape(fill, -1)[:3], np.uint8)
+    threads = min(os.cpu_count() or 1, -(-len(keys) // 256))   # the kernels release the GIL
+    with ThreadPoolExecutor(threads) as pool:
+        for g in range(0, len(keys), GROUP):
+            part = keys[g:g + GROUP]
+            which_p, boxes_p = np.ascontiguousarray(part[:, 0]), np.ascontiguousarray(part[:, 1:])
+            cells = np.empty((len(part), cell, cell, 3), np.uint8)
+            mine = np.flatnonzero((index >= g) & (index < g + len(part)))
+            src, at = np.ascontiguousarray(index[mine] - g), np.ascontiguousarray(dest[mine])
+            cut = -(-len(part) // threads)
+            list(pool.map(lambda a: cut_cells(rgbs, which_p[a:a + cut], boxes_p[a:a + cut], cell, fill,
+                                              cells[a:a + cut]), range(0, len(part), cut)))
+            put = -(-len(src) // threads)
+            list(pool.map(lambda a: place_cells(cells, src[a:a + put], at[a:a + put], canvas),
+                          range(0, len(src), put)))
+    return canvas
+
+
+def _slots(states):
+    """Image index -> [(layer, rank, channel)] of every example it is."""
     slots = {}
     for j, s in enumerate(states):
         for r, c in zip(*np.nonzero(s.images != NO_IMAGE)):
             slots.setdefault(int(s.images[r, c]), []).append((j, int(r), int(c)))
+    return slots
+
+
+def _origin(layout, k, r, c, lead=0):
+    g, rows = layout
+    return (c % rows) * g.pitch_y, ((c // rows) * (lead + k + 1) + lead + r) * g.pitch_x
+
+
+def _paint_chunk(chunk, rgbs, maps, slots, ctx):
+    """One chunk of decoded images into every layer's canvas: tinted cells (``--overlay``) one
+    by one in numpy, the rest by :func:`cut_into` a layer at a time."""
+    layouts, canvases, geometry, states, fields, scale, cell, fill, lead = ctx
+    plain = [([], [], []) for _ in canvases]
+    for b, i in enumerate(chunk):
+        for j, r, c in slots[i]:
+            ys, xs, box_of = geometry[j]
+            box = box_of(ys[r, c], xs[r, c])
+            y0, x0 = _origin(layouts[j], states[j].k, r, c, lead)
+            if maps is not None and fields[j] is not None:
+                patch = _tint(_crop(rgbs[b], box, fill), maps[j][b, :, :, c], box, fields[j], scale[j][c])
+                canvases[j][y0:y0 + cell, x0:x0 + cell, :3] = _to_cell(patch, cell)
+            else:
+                for lst, v in zip(plain[j], (b, box, (y0, x0))):
+                    lst.append(v)
+    stacked = np.stack(rgbs)
+    for j, (which, boxes, dest) in enumerate(plain):
+        if which:
+            cut_into(canvases[j], stacked, which, boxes, dest, cell, fill)
+
+
+def draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=None, optima=None):
+    """Every layer's canvas (rows = channels, columns = ranks, after each channel's feature
+    visualisation where ``optima`` gives them) and its manifest entries. Each image is decoded and
+    fitted once (a batch at a time, on every core), and the patches of all its channels are cut from that."""
+
+    cell, gap = int(opts.cell), style.gap
+    lead = 1 if optima else 0
+    layouts = [examples_grid(s.channels, s.k, cell, gap, lead) for s in states]
+    for name, (g, _) in zip(names, layouts):
+        check_fits(g.height, g.width, 4, f"examples canvas of {name}")
+    fill = np.array(style.gap_rgb, np.uint8)
+    canvases = [allocate(g.height, g.width, 3, style.gap_rgb) for g, _ in layouts]
+    geometry = [_boxes(s, f, sh, input_shape) for s, f, sh in zip(states, fields, shapes)]
+    slots = _slots(states)
     order = sorted(slots)
     tint = opts.overlay and fwd is not None
     scale = [np.where(np.isfinite(s.scores[0]), s.scores[0], 0.0) for s in states]
+    ctx = (layouts, canvases, geometry, states, fields, scale, cell, fill, lead)
     batch = max(1, fwd.batch_size if fwd is not None else 32)
     resize = fwd.loaded.resize if fwd is not None else "stretch"
     with progress(len(order), "drawing examples", "img", opts.quiet) as bar:
         for start in range(0, len(order), batch):
             check_stop()
             chunk = order[start:start + batch]
-            rgbs = [read_rgb(paths[i], input_shape[:2], resize) for i in chunk]
+            rgbs = read_all([paths[i] for i in chunk], input_shape[:2], resize)
             maps = fwd.outputs(preprocess(np.stack(rgbs), fwd.loaded.preprocess, fwd.input_shape[2],
                                           fwd.loaded.bgr)) if tint else None
-            for b, i in enumerate(chunk):
-                for j, r, c in slots[i]:
-                    ys, xs, box_of = geometry[j]
-                    box = box_of(ys[r, c], xs[r, c])
-                    patch = _crop(rgbs[b], box, fill)
-                    if maps is not None and fields[j] is not None:
-                        patch = _tint(patch, maps[j][b, :, :, c], box, fields[j], scale[j][c])
-                    g = grids[j]
-                    rows = layouts[j][1]
-                    y0, x0 = (c % rows) * g.pitch_y, ((c // rows) * (lead + states[j].k + 1) + lead + r) * g.pitch_x
-                    canvases[j][y0:y0 + cell, x0:x0 + cell, :3] = _to_cell(patch, cell)
+            _paint_chunk(chunk, rgbs, maps, slots, ctx)
             bar.update(len(chunk))
     if optima:
         _optima(canvases, layouts, [st.k for st in states], optima, cell)

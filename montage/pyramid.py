@@ -11,6 +11,7 @@ the same size.
 
 import os
 import struct
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -37,21 +38,36 @@ DZI_XML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+def _sum4(a00, a10, a01, a11):
+    s = a00.astype(np.uint16)
+    s += a10
+    s += a01
+    s += a11
+    s += 2
+    s >>= 2
+    return s
+
+
 def halve(a):
     """The next Deep Zoom level: each 2x2 block's mean, rounded half up.
 
-    An odd side repeats its last row or column first, so the level is ``ceil(side / 2)``.
+    An odd side repeats its last row or column first, so the level is ``ceil(side / 2)``
+    (done on the edge alone: no padded copy of the level).
     """
     h, w = a.shape[:2]
-    if h % 2 or w % 2:
-        a = np.pad(a, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    s = a[0::2, 0::2].astype(np.uint16)
-    s += a[1::2, 0::2]
-    s += a[0::2, 1::2]
-    s += a[1::2, 1::2]
-    s += 2
-    s >>= 2
-    return s.astype(np.uint8)
+    h2, w2 = h // 2, w // 2
+    out = np.empty((h - h2, w - w2) + a.shape[2:], np.uint8)
+    body = a[:2 * h2, :2 * w2]
+    out[:h2, :w2] = _sum4(body[0::2, 0::2], body[1::2, 0::2], body[0::2, 1::2], body[1::2, 1::2])
+    if w % 2:    # the last column, repeated: (top + bottom) twice
+        col = a[:2 * h2, w - 1]
+        out[:h2, w2] = _sum4(col[0::2], col[1::2], col[0::2], col[1::2])
+    if h % 2:
+        row = a[h - 1, :2 * w2]
+        out[h2, :w2] = _sum4(row[0::2], row[1::2], row[0::2], row[1::2])
+    if h % 2 and w % 2:
+        out[h2, w2] = a[h - 1, w - 1]
+    return out
 
 
 def top_level(height, width):
@@ -85,28 +101,76 @@ def encode_png(a, level=LEVEL):
                      _chunk(b"IEND", b"")])
 
 
+def _threads():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:   # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+_POOL = []
+
+
+def _pool():
+    """One pool of tile encoders per process, a thread per core (ISA-L's deflate, numpy's copies
+    and the file writes release the GIL)."""
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(_threads(), thread_name_prefix="montage-tiles"))
+    return _POOL[0]
+
+
+def _write_tile(path, tile):
+    data = encode_png(tile)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _tiles(a, tile_size, overlap):
+    """(col, row, tile, pixels of the level it covers) of one level."""
+    lh, lw = a.shape[:2]
+    for row in range(-(-lh // tile_size)):
+        y0, y1 = max(row * tile_size - overlap, 0), min((row + 1) * tile_size + overlap, lh)
+        for col in range(-(-lw // tile_size)):
+            x0, x1 = max(col * tile_size - overlap, 0), min((col + 1) * tile_size + overlap, lw)
+            pixels = (min(y1, (row + 1) * tile_size) - row * tile_size) * (min(x1, (col + 1) * tile_size)
+                                                                           - col * tile_size)
+            yield col, row, a[y0:y1, x0:x1], pixels
+
+
+def _retire(jobs, on_tile):
+    while jobs:
+        job, pixels = jobs.pop(0)
+        job.result()
+        if on_tile is not None:
+            on_tile(pixels)
+
+
 def write_png_pyramid(canvas, base, tile_size, overlap, on_tile=None):
     """Write ``base + '.dzi'`` and ``base + '_files/LEVEL/COL_ROW.png'`` for a (H, W, 1|3) canvas.
 
-    ``on_tile(pixels)`` is called after each tile with the pixels of its level it covers.
+    Tiles are encoded on every core while the next level is halved; ``on_tile(pixels)`` is
+    called (on this thread) after each tile with the pixels of its level it covers. The files
+    are the same bytes as one thread writes.
     """
     base = os.fspath(base)
     h, w = canvas.shape[:2]
     files = base + "_files"
     os.mkdir(files)
-    for level, a in levels(canvas):
-        folder = os.path.join(files, str(level))
-        os.mkdir(folder)
-        lh, lw = a.shape[:2]
-        for row in range(-(-lh // tile_size)):
-            y0, y1 = max(row * tile_size - overlap, 0), min((row + 1) * tile_size + overlap, lh)
-            for col in range(-(-lw // tile_size)):
-                x0, x1 = max(col * tile_size - overlap, 0), min((col + 1) * tile_size + overlap, lw)
-                with open(os.path.join(folder, f"{col}_{row}.png"), "wb") as f:
-                    f.write(encode_png(a[y0:y1, x0:x1]))
-                if on_tile is not None:
-                    on_tile((min(y1, (row + 1) * tile_size) - row * tile_size)
-                            * (min(x1, (col + 1) * tile_size) - col * tile_size))
+    pool, earlier, jobs = _pool(), [], []
+    try:
+        for level, a in levels(canvas):    # halving the next level overlaps this level's encoding
+            _retire(earlier, on_tile)      # at most two levels' tiles in flight
+            folder = os.path.join(files, str(level))
+            os.mkdir(folder)
+            earlier, jobs = jobs, []
+            for col, row, tile, pixels in _tiles(a, tile_size, overlap):
+                jobs.append((pool.submit(_write_tile, os.path.join(folder, f"{col}_{row}.png"), tile), pixels))
+        _retire(earlier, on_tile)
+        _retire(jobs, on_tile)
+    finally:   # after an error: nothing left writing into a folder the caller may remove
+        for job, _ in earlier + jobs:
+            job.cancel()
+        wait([job for job, _ in earlier + jobs])
     with open(base + ".dzi", "w") as f:
         f.write(DZI_XML.format(fmt="png", overlap=overlap, tile_size=tile_size, height=h, width=w))
 

@@ -41,3 +41,22 @@ def grid_reference(src, rows, cols, scale, gap, lo, hi, lut, bands, const_index=
             cell[:, :, b] = lut[idx, b]
         out[y:y + ch, x:x + cw] = np.kron(cell, np.ones((scale, scale, 1), np.uint8))
     return out
+
+
+def cell_reference(rgb, box, cell, fill):
+    """An example's cell, pixel by pixel: the patch inside ``box`` (top, left, bottom, right;
+    ``fill`` outside the image), averaged in blocks of (max(1, h // cell), max(1, w // cell))
+    pixels (a last partial block dropped), sampled by nearest neighbour, rounded half to even."""
+    top, left, bottom, right = (int(v) for v in box)
+    h, w = bottom - top, right - left
+    fy, fx = max(1, h // cell), max(1, w // cell)
+    out = np.empty((cell, cell, 3), np.uint8)
+    for oy in range(cell):
+        by = (oy * (h // fy)) // cell
+        for ox in range(cell):
+            bx = (ox * (w // fx)) // cell
+            block = [[rgb[y, x] if 0 <= y < rgb.shape[0] and 0 <= x < rgb.shape[1] else fill
+                      for x in range(left + bx * fx, left + bx * fx + fx)]
+                     for y in range(top + by * fy, top + by * fy + fy)]
+            out[oy, ox] = np.round(np.asarray(block, np.float64).mean(axis=(0, 1)))
+    return out

@@ -126,3 +126,29 @@ def test_bad_canvas_and_existing_folder_are_refused(tmp_path):
         write_block(np.zeros((4, 4, 1), np.uint8), tmp_path / "c")
     assert (tmp_path / "c_files" / "mine.txt").read_text() == "keep"
     assert os.listdir(tmp_path / "c_files") == ["mine.txt"]
+
+
+def test_tiles_written_on_threads_equal_one_thread_and_an_error_stops_the_rest(tmp_path, monkeypatch):
+    """Tiles are encoded on a pool of threads: every tile holds its pixels of its level, and a
+    failing tile raises its error after every tile already queued has finished or been cancelled."""
+    rng = np.random.default_rng(5)
+    canvas = np.ascontiguousarray((rng.integers(0, 6, (700, 1100, 3)) * 40).astype(np.uint8))
+    pyramid.write_png_pyramid(canvas, tmp_path / "t", 128, 1)
+    for level, a in pyramid.levels(canvas):
+        for col, row, tile, _ in pyramid._tiles(a, 128, 1):
+            got = pyvips.Image.new_from_file(str(tmp_path / f"t_files/{level}/{col}_{row}.png")).numpy()
+            np.testing.assert_array_equal(got.reshape(tile.shape), tile)
+    calls, encode = [], pyramid.encode_png
+
+    def flaky(a, *rest):
+        calls.append(1)
+        if len(calls) == 7:
+            raise OSError("disk full")
+        return encode(a, *rest)
+
+    monkeypatch.setattr(pyramid, "encode_png", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        pyramid.write_png_pyramid(canvas, tmp_path / "u", 128, 1)
+    n = len(calls)
+    pyramid._pool().submit(lambda: None).result()   # the pool still serves, and nothing is still writing
+    assert len(calls) == n and not (tmp_path / "u.dzi").exists()
