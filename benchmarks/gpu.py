@@ -4,7 +4,7 @@
     KERAS_BACKEND=torch python -m benchmarks.gpu --out DIR --dry-run  # tiny sizes on a CPU (the tests)
 
 Every product in PRODUCTS (features; examples' pass alone and with pictures in both score
-modes; optimize once it lands) runs end to end over one batch of images at batches of 128 and
+modes; optimize: a batch of channels, one per item) runs end to end over one batch of images at batches of 128 and
 512, with the bare forward pass of the same batch (every conv layer's maps to the host) beside
 it: the row's ratio is (product's images/s) / (the forward pass's), as in the CPU suite. Each
 product runs twice, cold (compilation for the batch shape included) and warm; the ratio is the
@@ -23,9 +23,14 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-FULL = {"batches": [128, 512], "size": 224, "layers": None, "deadline_s": 420.0}
+FULL = {"batches": [128, 512], "size": 224, "layers": None, "deadline_s": 420.0,
+        # feature visualisation: one batch of block5_conv3's 512 channels at 128 px; 64 steps give the time
+        # a step takes (constant over steps), from which 256 steps of all VGG16's 4,224 channels are projected
+        "optimize": {"layer": "block5_conv3", "size": 128, "steps": 64}}
 # a CPU in seconds, to keep the script from rotting: two layers, 32 px, no TensorFlow (as on the device)
-DRY = {"batches": [2, 4], "size": 32, "layers": ["block1_conv1", "block2_conv1"], "deadline_s": None}
+DRY = {"batches": [2, 4], "size": 32, "layers": ["block1_conv1", "block2_conv1"], "deadline_s": None,
+       "optimize": {"layer": "block2_conv1", "size": 32, "steps": 2}}
+VGG16_CHANNELS = 4224     # every channel of its 13 conv layers
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Context:
     batch: int
     size: int
     layers: list = None   # None: every conv layer
+    optimize: dict = None     # FULL's or DRY's "optimize"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class Product:
     name: str
     run: object
     target: str = ""
+    extra: object = None      # (ctx, warm seconds) -> more fields for the row
 
 
 def _common(c):
@@ -67,14 +74,43 @@ def _examples(**options):
     return run
 
 
+_OPT_MODELS = {}
+
+
+def _optimize(c, channels, batch):
+    import montage
+    from montage.models import load_model
+
+    o = c.optimize
+    if o["size"] not in _OPT_MODELS:      # VGG16 is built for one input size: its own for the pictures
+        _OPT_MODELS[o["size"]] = load_model("vgg16", "random", seed=0, size=o["size"])
+    montage.optimize(_OPT_MODELS[o["size"]], c.out, layers=[o["layer"]], channels=channels, size=o["size"],
+                     steps=o["steps"], batch_size=batch, overwrite=True, quiet=True)
+
+
+def _optimize_extra(c, warm):
+    """Channels/s batched and one channel at a time (same layer, steps and size), and the
+    projection to every VGG16 channel at 256 steps (a step's time does not change over steps)."""
+    from .timing import measure
+
+    o = c.optimize
+    _optimize(c, "0", 1)      # compiled for a batch of one
+    one = measure(lambda: _optimize(c, "0", 1), repeat=1, warmup=0)
+    batched = c.batch / warm["median_s"]
+    return {"channels_s": batched, "one_channel_s": 1 / one["median_s"], "vs_one_at_a_time": batched * one["median_s"],
+            "layer": o["layer"], "size": o["size"], "steps": o["steps"],
+            "projected_all_vgg16_256_steps_min": VGG16_CHANNELS / batched * 256 / o["steps"] / 60}
+
+
 PRODUCTS = [
     Product("features", _features, ">= 0.7x"),
     Product("examples, the pass alone (--shard 0/1)", _examples(shard=(0, 1)), ">= 0.8x"),
     Product("examples with pictures (--score max)", _examples(score="max"), ">= 0.8x"),
     Product("examples with pictures (--score mean)", _examples(score="mean"), ">= 0.8x"),
-    # ---- optimize (feature visualisation): add its ONE entry here once montage.optimize lands ----
-    # Product("optimize", lambda c: montage.optimize(c.loaded, c.layers, c.out, overwrite=True, quiet=True)),
-    # (its row gets the same batch's bare forward pass beside it, like the others)
+    # feature visualisation: a batch of channels (one per item) of one layer; its row adds the same
+    # layer's one-channel loop and the projected time of every VGG16 channel at 256 steps
+    Product("optimize, one batch of channels", lambda c: _optimize(c, f"0-{c.batch - 1}", c.batch),
+            "all 4,224 channels at 128 px, 256 steps <= 10 min", lambda c, warm: _optimize_extra(c, warm)),
 ]
 
 
@@ -103,9 +139,10 @@ def product_row(product, ctx, bare):
     cold = time.perf_counter() - t
     warm = measure(lambda: product.run(ctx), repeat=1, warmup=0)
     ratio = bare["median_s"] / warm["median_s"]
-    return {"product": product.name, "batch": ctx.batch, "cold_s": cold, "warm": warm,
-            "img_s": ctx.batch / warm["median_s"], "forward_img_s": ctx.batch / bare["median_s"],
-            "ratio": ratio, "target": product.target}
+    row = {"product": product.name, "batch": ctx.batch, "cold_s": cold, "warm": warm,
+           "img_s": ctx.batch / warm["median_s"], "forward_img_s": ctx.batch / bare["median_s"],
+           "ratio": ratio, "target": product.target}
+    return {**row, **(product.extra(ctx, warm) if product.extra else {})}
 
 
 def card(machine, device):
@@ -113,7 +150,7 @@ def card(machine, device):
     return (machine.get("gpu") or "").split(",")[0].strip() or f"none ({device})"
 
 
-def run(out, work, batches, size, deadline_s, layers=None, products=PRODUCTS, dry_run=False):
+def run(out, work, batches, size, deadline_s, layers=None, products=PRODUCTS, dry_run=False, optimize=None):
     """All rows; returns the result written to ``out``."""
     from montage.backend import device
     from montage.models import load_model
@@ -138,7 +175,7 @@ def run(out, work, batches, size, deadline_s, layers=None, products=PRODUCTS, dr
             if deadline_s is not None and time.perf_counter() - t0 > deadline_s:
                 result["skipped"].append({"product": p.name, "batch": bs, "why": f"past the {deadline_s:.0f} s deadline"})
                 continue
-            r = product_row(p, Context(loaded, folder, work / f"o{bs}-{i}", bs, size, layers), bare)
+            r = product_row(p, Context(loaded, folder, work / f"o{bs}-{i}", bs, size, layers, optimize), bare)
             result["rows"].append(r)
             print(f"batch {bs}: {p.name}: {r['img_s']:.1f} img/s warm, {r['cold_s']:.2f} s cold "
                   f"({r['ratio']:.2f}x the forward pass{', target ' + p.target if p.target else ''})", flush=True)
@@ -167,7 +204,7 @@ def main(argv=None):
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"montage-gpu-bench-{os.getpid()}"
     try:
         run(out, work, a.batches or plan["batches"], plan["size"], a.deadline or plan["deadline_s"],
-            plan["layers"], dry_run=a.dry_run)
+            plan["layers"], dry_run=a.dry_run, optimize=plan["optimize"])
     finally:
         import shutil
 

@@ -75,6 +75,10 @@ def _check_gpu_result(result, backend, batches):
     assert {p.name.split(",")[0].split(" ")[0] for p in PRODUCTS} >= {"features", "examples"}
     for r in result["rows"]:
         assert r["img_s"] > 0 and r["forward_img_s"] > 0 and r["ratio"] > 0 and r["cold_s"] > 0, r
+    opt = [r for r in result["rows"] if r["product"].startswith("optimize")]
+    assert len(opt) == len(batches)       # feature visualisation: a batch of channels beside one at a time
+    for r in opt:
+        assert r["channels_s"] > 0 and r["one_channel_s"] > 0 and r["projected_all_vgg16_256_steps_min"] > 0, r
 
 
 def test_gpu_script_dry_run_with_jax_and_with_torch(tmp_path):
