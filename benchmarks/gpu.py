@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
 
 FULL = {"batches": [128, 512], "size": 224, "layers": None, "deadline_s": 420.0,
         # feature visualisation: one batch of block5_conv3's 512 channels at 128 px; 64 steps give the time
@@ -196,6 +195,7 @@ def main(argv=None):
     p.add_argument("--batches", type=int, nargs="+", default=None)
     p.add_argument("--deadline", type=float, default=None, help="seconds after which rows are skipped")
     a = p.parse_args(argv)
+    os.environ.setdefault("KERAS_BACKEND", "jax")     # here, not at import: the tests import this module
     plan = DRY if a.dry_run else FULL
     if a.dry_run:
         sys.modules.setdefault("tensorflow", None)   # the device has none: nothing may need it
