@@ -72,13 +72,12 @@ def _paint(pictures, grid, gap_rgb):
     return canvas
 
 
-def _optimise_layer(plan, j, chans, method, bar):
+def _optimise_layer(plan, j, chans, method, fed, bar):
     """(pictures, start, end) of ``chans`` of layer ``j``, in batches of the plan's size."""
     h, w, _ = plan.input_shape
     if not chans:     # a shard past a small layer's channels
         return np.zeros((0, h, w, 3), np.uint8), np.zeros(0, np.float32), np.zeros(0, np.float32)
     fn = plan.gradient(j, render, score)
-    fed = _feeding(plan)
     parts = []
     for i in range(0, len(chans), plan.batch_size):
         check_stop()
@@ -97,7 +96,8 @@ def optima(fwd, steps, seed, quiet):
     chans = _channels(plan, None)
     batches = sum(math.ceil(len(c) / plan.batch_size) for c in chans)
     with progress(batches * method.steps, "optimum of each channel", "step", quiet) as bar:
-        return [_optimise_layer(plan, j, chans[j], method, bar) for j in range(len(chans))], method
+        fed = _feeding(plan)    # one probe of the preprocessing serves every layer
+        return [_optimise_layer(plan, j, chans[j], method, fed, bar) for j in range(len(chans))], method
 
 
 class _Described:
@@ -131,7 +131,8 @@ def _compute(opts):
     note(f"{sum(len(c) for c in mine):,} channels of {len(mine)} layers, {method.steps} steps at {w} x {h}: gradient "
          f"ascent on {plan.device}, batches of {plan.batch_size}", opts.quiet)
     with progress(batches * method.steps, "steps", "step", opts.quiet) as bar:
-        layers = [_optimise_layer(plan, j, mine[j], method, bar) for j in range(len(mine))]
+        fed = _feeding(plan)
+        layers = [_optimise_layer(plan, j, mine[j], method, fed, bar) for j in range(len(mine))]
     return _identity(plan, chans, method), layers, plan.device, plan.loaded
 
 

@@ -35,7 +35,7 @@ def _objective(ext, first, ops, score):
     return objective
 
 
-def _value(model, ext, first, ops, render, score):
+def _value(ext, first, ops, render, score):
     """``(p, a) -> each item's objective``, in backend tensors."""
     objective = _objective(ext, first, ops, score)
     return lambda p, a: objective(render(ops, p, a), a)
@@ -111,7 +111,7 @@ def _gradient(model, node, first):
 
     def gradient(render, score):
         def value_of(run):
-            return _value(model, run, first, ops, render, score)
+            return _value(run, first, ops, render, score)
         if backend == "jax":
             return _jax(ext, value_of)
         if backend == "tensorflow":
