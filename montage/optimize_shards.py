@@ -13,7 +13,7 @@ import numpy as np
 from ._version import __version__
 from .errors import MontageError
 from .manifest import json_default
-from .partials import PARTIAL
+from .partials import PARTIAL, npz_headers
 from .paths import shown
 
 _IDENTITY = {"model": dict, "weights": dict, "preprocess": (str, dict, list), "bgr": bool, "layers": list,
@@ -73,13 +73,9 @@ def _arrays(path, ident, shard):
     with zipfile.ZipFile(path) as z:
         if sorted(z.namelist()) != sorted(want):
             raise ValueError("arrays")
-        for info in z.infolist():
-            with z.open(info) as f:
-                major, _ = np.lib.format.read_magic(f)
-                read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-                shape, _, dtype = read(f)
-            if (shape, dtype) != (want[info.filename][0], np.dtype(want[info.filename][1])):
-                raise ValueError(f"array {info.filename}")
+    for name, shape, dtype in npz_headers(path):
+        if (shape, dtype) != (want[name][0], np.dtype(want[name][1])):
+            raise ValueError(f"array {name}")
     data = np.load(path, allow_pickle=False)
     out = []
     for j, chans in enumerate(ident["channels"]):

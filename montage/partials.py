@@ -89,23 +89,29 @@ def check_identity(meta):
         raise ValueError("given")
 
 
-def check_arrays(path, ident):
-    """Raise ValueError unless every array of a partial result has the shape and type that
-    ``--shard`` writes, read from the arrays' headers before any of their data."""
-    top = min(ident["top"], len(ident["images"]))
+def npz_headers(path):
+    """(member name, shape, dtype) of each array in an ``.npz``, read from its header only (before any data)."""
     with zipfile.ZipFile(path) as z:
         for info in z.infolist():
-            m = re.fullmatch(r"layer(\d+)/(\w+)\.npy", info.filename)
-            if not m or int(m[1]) >= len(ident["layers"]):
-                raise ValueError(f"array {info.filename}")
-            c = ident["shapes"][int(m[1])][2]
-            want = {"scores": (top, c), "images": (top, c), "where": (top, c), "count": ()}.get(m[2], (c,))
             with z.open(info) as f:
                 major, _ = np.lib.format.read_magic(f)
                 read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
                 shape, _, dtype = read(f)
-            if shape != want or dtype.hasobject:
-                raise ValueError(f"array {info.filename} of shape {shape}")
+            yield info.filename, shape, dtype
+
+
+def check_arrays(path, ident):
+    """Raise ValueError unless every array of a partial result has the shape and type that
+    ``--shard`` writes, read from the arrays' headers before any of their data."""
+    top = min(ident["top"], len(ident["images"]))
+    for name, shape, dtype in npz_headers(path):
+        m = re.fullmatch(r"layer(\d+)/(\w+)\.npy", name)
+        if not m or int(m[1]) >= len(ident["layers"]):
+            raise ValueError(f"array {name}")
+        c = ident["shapes"][int(m[1])][2]
+        want = {"scores": (top, c), "images": (top, c), "where": (top, c), "count": ()}.get(m[2], (c,))
+        if shape != want or dtype.hasobject:
+            raise ValueError(f"array {name} of shape {shape}")
 
 
 def read_partials(folders):
