@@ -103,11 +103,22 @@ def read_all(paths, size, resize, threads=None):
         return list(pool.map(lambda p: read_rgb(p, size, resize), paths))
 
 
-def cut_into(canvas, rgbs, which, boxes, dest, cell, fill):
+def summed_areas(rgbs):
+    """Summed-area tables (n, H + 1, W + 1, 3) of (n, H, W, 3) uint8 images: ``t[i, y, x]`` is
+    ``rgbs[i, :y, :x]``'s sum per channel (uint32 where no sum can overflow it, else int64)."""
+    n, h, w, _ = rgbs.shape
+    t = np.zeros((n, h + 1, w + 1, 3), np.uint32 if h * w * 255 < 2 ** 32 else np.int64)
+    np.cumsum(rgbs, axis=1, dtype=t.dtype, out=t[:, 1:, 1:])
+    np.cumsum(t[:, 1:, 1:], axis=2, out=t[:, 1:, 1:])
+    return t
+
+
+def cut_into(canvas, rgbs, which, boxes, dest, cell, fill, sat=None):
     """Cells cut from ``rgbs`` (n, H, W, 3) uint8 into ``canvas`` (from :func:`allocate`):
     ``which[k]``'s patch inside ``boxes[k]`` (top, left, bottom, right; ``fill`` outside the
     image) at ``dest[k]`` (y, x), as :func:`_crop` then :func:`_to_cell` draw it. Each distinct
-    (image, box) is cut once (``--score mean`` shows the same whole image for every channel)."""
+    (image, box) is cut once (``--score mean`` shows the same whole image for every channel).
+    ``sat``: the images' :func:`summed_areas`, where the caller cuts from them more than once."""
     from ._patch_kernels import cut_cells, place_cells
 
     which = np.ascontiguousarray(which, np.int64)
@@ -126,6 +137,9 @@ def cut_into(canvas, rgbs, which, boxes, dest, cell, fill):
         raise ValueError("image index out of range or an empty box")
     if dest.min() < 0 or (dest[:, 0] + cell).max() > canvas.shape[0] or (dest[:, 1] + cell).max() > canvas.shape[1]:
         raise ValueError("a cell falls outside the canvas")
+    sat = summed_areas(rgbs) if sat is None else np.ascontiguousarray(sat)
+    if sat.shape != (rgbs.shape[0], rgbs.shape[1] + 1, rgbs.shape[2] + 1, 3):
+        raise ValueError("sat must be the images' summed-area tables")
     keys, index = np.unique(np.column_stack([which, boxes]), axis=0, return_inverse=True)
     index = index.reshape(-1)
     fill = np.ascontiguousarray(np.reshape(fill, -1)[:3], np.uint8)
@@ -138,7 +152,7 @@ def cut_into(canvas, rgbs, which, boxes, dest, cell, fill):
             mine = np.flatnonzero((index >= g) & (index < g + len(part)))
             src, at = np.ascontiguousarray(index[mine] - g), np.ascontiguousarray(dest[mine])
             cut = -(-len(part) // threads)
-            list(pool.map(lambda a: cut_cells(rgbs, which_p[a:a + cut], boxes_p[a:a + cut], cell, fill,
+            list(pool.map(lambda a: cut_cells(sat, which_p[a:a + cut], boxes_p[a:a + cut], cell, fill,
                                               cells[a:a + cut]), range(0, len(part), cut)))
             put = -(-len(src) // threads)
             list(pool.map(lambda a: place_cells(cells, src[a:a + put], at[a:a + put], canvas),
@@ -177,9 +191,10 @@ def _paint_chunk(chunk, rgbs, maps, slots, ctx):
                 for lst, v in zip(plain[j], (b, box, (y0, x0))):
                     lst.append(v)
     stacked = np.stack(rgbs)
+    sat = summed_areas(stacked) if any(which for which, _, _ in plain) else None
     for j, (which, boxes, dest) in enumerate(plain):
         if which:
-            cut_into(canvases[j], stacked, which, boxes, dest, cell, fill)
+            cut_into(canvases[j], stacked, which, boxes, dest, cell, fill, sat)
 
 
 def draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=None, optima=None):

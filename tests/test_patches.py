@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from montage.canvas import allocate
-from montage.patches import _crop, _to_cell, cut_into, read_all
+from montage.patches import _crop, _to_cell, cut_into, read_all, summed_areas
 from montage.images import read_rgb
 from reference import cell_reference
 
@@ -41,6 +41,21 @@ def test_cells_equal_the_reference(seed):
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(numpy_path, want)
     assert (got[..., 3] == 255).all()
+
+
+def test_summed_areas_and_both_of_their_widths_give_the_same_cells():
+    rng = np.random.default_rng(11)
+    rgbs, which, boxes = _case(rng)
+    sat = summed_areas(rgbs)
+    for y, x in [(0, 0), (1, 3), (rgbs.shape[1], rgbs.shape[2])]:
+        np.testing.assert_array_equal(sat[:, y, x], rgbs[:, :y, :x].astype(np.int64).sum((1, 2)))
+    dest = np.column_stack([np.zeros(len(which), int), np.arange(len(which)) * 6])
+    narrow, wide = allocate(5, 6 * len(which), 3, FILL), allocate(5, 6 * len(which), 3, FILL)
+    cut_into(narrow, rgbs, which, boxes, dest, 5, FILL)
+    cut_into(wide, rgbs, which, boxes, dest, 5, FILL, sat.astype(np.int64))   # past 16 MP images
+    np.testing.assert_array_equal(narrow, wide)
+    with pytest.raises(ValueError):
+        cut_into(wide, rgbs, which, boxes, dest, 5, FILL, sat[:, 1:])
 
 
 def test_halves_round_to_even():
