@@ -121,7 +121,7 @@ def write_dzi(canvas, base, tile_format="png", tile_size=TILE_SIZE, overlap=OVER
     if tile_format == "png":
         _check_canvas(canvas)
 
-        write_png_pyramid(canvas[:, :, :3], base, tile_size, overlap, _tile_progress(bar, canvas))
+        write_png_pyramid(canvas, base, tile_size, overlap, _tile_progress(bar, canvas))
     else:
         image = as_image(canvas)
         with _progress(image, bar) as im:

@@ -44,11 +44,14 @@ def test_every_tile_equals_dzsave(tmp_path, h, w, bands):
 
 
 def test_halve_is_the_rounded_mean_with_edges_repeated():
+    """Every band count (4 bands are halved as packed lanes, in strips: 301 rows cross two)."""
     rng = np.random.default_rng(3)
-    for h, w in [(5, 7), (6, 4), (1, 9), (9, 1), (1, 1)]:
-        a = rng.integers(0, 256, (h, w, 2), dtype=np.uint8)
+    for (h, w), bands in zip([(5, 7), (6, 4), (1, 9), (9, 1), (1, 1), (301, 9), (300, 10), (7, 3)] * 4,
+                             [1] * 8 + [2] * 8 + [3] * 8 + [4] * 8):
+        a = rng.integers(0, 256, (h, w, bands), dtype=np.uint8)
+        a[::3] = rng.integers(0, 2, (len(a[::3]), w, bands)) * 255     # ties: means ending in .5
         p = np.pad(a, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge").astype(int)
-        want = np.empty(((h + 1) // 2, (w + 1) // 2, 2), int)
+        want = np.empty(((h + 1) // 2, (w + 1) // 2, bands), int)
         for y in range(want.shape[0]):
             for x in range(want.shape[1]):
                 want[y, x] = (p[2 * y:2 * y + 2, 2 * x:2 * x + 2].sum(axis=(0, 1)) + 2) // 4
