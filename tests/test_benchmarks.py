@@ -36,7 +36,7 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
     result = json.loads(path.read_text())
     assert result["quick"] is True and result["machine"]["cores"] >= 1
     names = {row["name"] for row in result["rows"]}
-    for needle in ("block1_conv2", "tiling kernel", "feature maps", "DZI write", "optimize"):
+    for needle in ("block1_conv2", "tiling kernel", "feature maps", "DZI write", "optimize", "ResNet-18"):
         assert any(needle in n for n in names), needle
     for row in result["rows"]:
         assert row["value"] is not None and row["value"] > 0, row
