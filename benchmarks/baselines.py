@@ -12,6 +12,8 @@ Run as a script for whole-process timings: ``python -m benchmarks.baselines tuto
 
 import argparse
 import math
+import os
+import time
 import sys
 
 import numpy as np
@@ -98,7 +100,7 @@ def numpy_canvas_dzsave(kernels, lut, path, cell_px=24, gap=1):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.baselines")
     p.add_argument("what", choices=["tutorial-filters", "keract-features", "numpy-all-dzsave", "keras-filters",
-                                    "save-model", "save-onnx"])
+                                    "save-model", "save-onnx", "features-own"])
     p.add_argument("model", nargs="?", default="resnet50",
                    help="save-model: a keras.applications name; save-onnx: a torchvision one")
     p.add_argument("--layer", default="block1_conv2")
@@ -121,8 +123,20 @@ def main(argv=None):
         module = getattr(torchvision.models, a.model)(weights=None).eval()
         torch.onnx.export(module, torch.zeros(1, 3, 224, 224), a.out, dynamo=False)
         return 0
+    t0 = time.perf_counter()
     loaded = load_model("vgg16", a.weights)    # same weights and loading as montage
     model = loaded.model
+    if a.what == "features-own":   # one process: Keras' import and the model build, then montage's run
+        import json
+
+        import montage
+
+        t1 = time.perf_counter()
+        montage.features(loaded, out=os.path.join(a.out, "m"), quiet=True, overwrite=True,
+                         layers=[x.name for x in conv_layers(model)[: a.layers]])
+        with open(os.path.join(a.out, "own.json"), "w") as f:
+            json.dump({"framework_s": t1 - t0, "montage_s": time.perf_counter() - t1}, f)
+        return 0
     if a.what == "keras-filters":   # montage's render, but with the model built by Keras (the old path)
         import montage
 
@@ -141,7 +155,6 @@ def main(argv=None):
         ext = keras.Model(model.inputs, [x.output for x in layers])
         x = preprocess(read_rgb(sample_image(), 224)[None], "caffe")
         acts = {x.name: np.asarray(o) for x, o in zip(layers, ext.predict_on_batch(x))}
-        import os
         os.makedirs(a.out, exist_ok=True)
         keract_features(acts, a.out)
     else:
