@@ -13,7 +13,7 @@ import numpy as np
 from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .background import Writer as AtlasWriter
-from .canvas import check_fits, paint
+from .canvas import NUMBA_RUN_PIXELS, check_fits, paint
 from .console import counted, loading, note, page_of, progress, status
 from .graph import slug
 from .images import find_images, good_images
@@ -65,9 +65,10 @@ def _ranges(acts, mode, grids, clip):
     return [grid_ranges(a, FEATURE_MODES[mode], g.cols, clip) for a, g in zip(acts, grids)]
 
 
-def draw_atlas(outs, j, rgb, atlas, style, writer, base, opts, keep_values=True):
-    """Paint image ``j`` of a batch into its atlas, queue the write (with the activations for
-    the readout where ``keep_values``), return its view entry."""
+def draw_atlas(outs, j, rgb, atlas, style, writer, base, opts, keep_values=True, engine="numba"):
+    """Paint image ``j`` of a batch into its atlas (with ``engine``'s kernels, see
+    :func:`montage.canvas.paint`), queue the write (with the activations for the readout where
+    ``keep_values``), return its view entry."""
     wh, ww = atlas.world
     acts = [o[j][..., None] for o in outs]     # (H, W, C, 1) views, no copies
     lut, bands = style.lut_for(acts)
@@ -83,7 +84,7 @@ def draw_atlas(outs, j, rgb, atlas, style, writer, base, opts, keep_values=True)
     rel = f"images/{base.name}"
     for i, (name, a, g, (y, x), (lo, hi, glo, ghi)) in enumerate(zip(
             atlas.names, acts, atlas.grids, atlas.origins, _ranges(acts, style.normalize, atlas.grids, style.clip))):
-        paint(a, g, lo, hi, lut, canvas, origin=(y, x))
+        paint(a, g, lo, hi, lut, canvas, origin=(y, x), engine=engine)
         key = f"{rel}.{i:02d}.values.js" if keep_values else None
         if keep_values:
             values.append((base.with_name(f"{base.name}.{i:02d}.values.js"), key, outs[i][j]))
@@ -143,6 +144,8 @@ def run(opts: FeaturesOptions) -> Result:
          f"{counted(len(fwd.names), 'layer')}; "
          f"forward pass on {fwd.device}, batches of {fwd.batch_size}", opts.quiet)
     names, bases, layout = [], [], None   # per image only its name: the views stream to files
+    # numba's kernels pay their ~1 s load only past NUMBA_RUN_PIXELS (one VGG16 atlas: 17 MP)
+    engine = "numba" if len(good) * atlas.world[0] * atlas.world[1] > NUMBA_RUN_PIXELS else "numpy"
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         (tmp / "images").mkdir()
         with progress(len(good), "images", "img", opts.quiet) as bar, AtlasWriter() as writer:
@@ -152,7 +155,7 @@ def run(opts: FeaturesOptions) -> Result:
                     i = len(names)
                     base = tmp / "images" / f"{i:05d}_{slug(Path(path).stem)}"
                     view = draw_atlas(outs, j, batch.rgb[j] if opts.overlay else None, atlas, style,
-                                      writer, base, opts, opts.values < 0 or i < opts.values)
+                                      writer, base, opts, opts.values < 0 or i < opts.values, engine)
                     view = {**view, "name": public_path(path)}
                     write_view(sibling(base, ".view.js"), i, view)
                     layout = layout or _shared(view)
