@@ -64,8 +64,13 @@ def test_png_decodes_with_zlib_alone(monkeypatch, deflate):
     if deflate == "zlib":
         monkeypatch.setattr(pyramid, "_deflate", zlib)
     rng = np.random.default_rng(4)
-    a = rng.integers(0, 256, (13, 29, 3), dtype=np.uint8)
-    data = pyramid.encode_png(a, 1)
+    for h, w in [(13, 29), (150, 160)]:    # under and over pyramid.SMALL (tiny tiles always take zlib)
+        a = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        _check_png(pyramid.encode_png(a, 1), a)
+
+
+def _check_png(data, a):
+    h, w = a.shape[:2]
     assert data[:8] == pyramid.PNG_SIGNATURE
     i, idat = 8, b""
     while i < len(data):
@@ -74,14 +79,26 @@ def test_png_decodes_with_zlib_alone(monkeypatch, deflate):
         assert int.from_bytes(crc, "big") == zlib.crc32(kind + body)
         idat += body if kind == b"IDAT" else b""
         i += 12 + n
-    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(13, 1 + 29 * 3)
-    assert (rows[:, 0] == 0).all() and np.array_equal(rows[:, 1:].reshape(13, 29, 3), a)
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + w * 3)
+    assert (rows[:, 0] == 0).all() and np.array_equal(rows[:, 1:].reshape(h, w, 3), a)
     assert np.array_equal(_pixels_of(data), a)
 
 
 def _pixels_of(data):
     a = pyvips.Image.new_from_buffer(data, "").numpy()
     return a[:, :, None] if a.ndim == 2 else a
+
+
+def test_tiny_tiles_are_the_same_bytes_whatever_came_before():
+    """Tiny tiles go through zlib: the same pixels give the same file in any run."""
+    rng = np.random.default_rng(6)
+    tiny = rng.integers(0, 3, (7, 7, 1), dtype=np.uint8) * 40
+    first = pyramid.encode_png(tiny)
+    for _ in range(20):
+        pyramid.encode_png(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))
+        assert pyramid.encode_png(tiny) == first
+    rows = np.concatenate([np.zeros((7, 1), np.uint8), tiny[:, :, 0]], axis=1)   # filter byte 0, then pixels
+    assert first[37:41] == b"IDAT" and first[41:41 + int.from_bytes(first[33:37], "big")] == zlib.compress(rows, 6)
 
 
 def test_progress_reaches_100_percent(tmp_path):
