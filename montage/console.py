@@ -82,7 +82,8 @@ def status(msg, quiet=False):
 
 
 def progress(total, desc, unit, quiet=False):
-    """A tqdm bar on stderr that clears itself when closed (use it as a context manager).
+    """A tqdm bar on stderr that clears itself when closed, except in a log that asked for it
+    (use it as a context manager).
 
     A widget in Jupyter where ipywidgets is installed, else none there (a text bar is a red
     stderr box); text on a terminal; none when stderr is a file or a pipe (the run's final note
@@ -96,5 +97,7 @@ def progress(total, desc, unit, quiet=False):
     else:
         from tqdm.std import tqdm
 
+    # asked for bars in a log or pipe: the last state stays there (a quick run may never have
+    # drawn more than its 0% before closing); on a terminal the bar clears itself
     return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr,
-                dynamic_ncols=True, leave=False)
+                dynamic_ncols=True, leave=_asked() and not widget and not _terminal())
