@@ -361,8 +361,8 @@ def test_nan_maps_are_no_response(tmp_path):
 
     paths, _ = spot_images(tmp_path / "in", n=4)
     i = keras.Input((SIDE, SIDE, 3))
-    x = keras.layers.Conv2D(2, 1, name="c")(i)
-    model = keras.Model(i, keras.layers.Lambda(lambda t: keras.ops.stack(
+    x = keras.layers.Conv2D(2, 1, name="c", kernel_initializer="ones")(i)   # random weights could leave
+    model = keras.Model(i, keras.layers.Lambda(lambda t: keras.ops.stack(    # channel 0 all NaN (a flake)
         [keras.ops.where(t[..., 0] > 30, t[..., 0], float("nan")), t[..., 1] * float("nan")], axis=-1),
         name="nan")(x))
     m = montage.examples(model, [str(tmp_path / "in")], tmp_path / "o", layers=["nan"], top=2, cell=4,
