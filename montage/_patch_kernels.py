@@ -9,7 +9,7 @@ import numpy as np
 from ._kernels import _kernel
 
 
-@_kernel(nogil=True, error_model="numpy")
+@_kernel(nogil=True)
 def cut_cells(sat, which, boxes, cell, fill, cells):
     """``cells[k]`` (cell, cell, 3) from image ``which[k]`` inside ``boxes[k]`` (top, left,
     bottom, right; ``fill`` where the box leaves the image), read from the images' summed-area
@@ -32,12 +32,12 @@ def cut_cells(sat, which, boxes, cell, fill, cells):
         inv = 1.0 / n
         for oy in range(cell):
             y0 = top + ((oy * h2) // cell) * fy
-            ra, rb = t[min(max(y0, 0), H)], t[min(max(y0 + fy, 0), H)]
-            rows_in = min(max(y0 + fy, 0), H) - min(max(y0, 0), H)
+            a, b = min(max(y0, 0), H), min(max(y0 + fy, 0), H)
+            ra, rb = t[a], t[b]
             for ox in range(cell):
                 x0 = left + ((ox * w2) // cell) * fx
                 c, d = min(max(x0, 0), W), min(max(x0 + fx, 0), W)
-                outside = n - rows_in * (d - c)
+                outside = n - (b - a) * (d - c)
                 for ch in range(3):
                     s = (np.int64(rb[d, ch]) - np.int64(ra[d, ch]) - np.int64(rb[c, ch]) + np.int64(ra[c, ch])
                          + outside * np.int64(fill[ch]))

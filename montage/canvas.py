@@ -84,6 +84,11 @@ SMALL_PIXELS = 1 << 22   # at most this many grid pixels: numpy (no numba start-
 NUMBA_RUN_PIXELS = 400_000_000
 
 
+def run_engine(pixels):
+    """The kernels for a run that paints ``pixels`` in all: numba's past ``NUMBA_RUN_PIXELS``."""
+    return "numba" if pixels > NUMBA_RUN_PIXELS else "numpy"
+
+
 def paint(src, grid, lo, hi, lut, out, origin=(0, 0), const_index=0, engine="numba"):
     """Normalise, colour-map and paint cells into ``out`` in place.
 

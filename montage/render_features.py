@@ -13,7 +13,7 @@ import numpy as np
 from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .background import Writer as AtlasWriter
-from .canvas import NUMBA_RUN_PIXELS, check_fits, paint
+from .canvas import check_fits, paint, run_engine
 from .console import counted, loading, note, page_of, progress, status
 from .graph import slug
 from .images import find_images, good_images
@@ -144,8 +144,7 @@ def run(opts: FeaturesOptions) -> Result:
          f"{counted(len(fwd.names), 'layer')}; "
          f"forward pass on {fwd.device}, batches of {fwd.batch_size}", opts.quiet)
     names, bases, layout = [], [], None   # per image only its name: the views stream to files
-    # numba's kernels pay their ~1 s load only past NUMBA_RUN_PIXELS (one VGG16 atlas: 17 MP)
-    engine = "numba" if len(good) * atlas.world[0] * atlas.world[1] > NUMBA_RUN_PIXELS else "numpy"
+    engine = run_engine(len(good) * atlas.world[0] * atlas.world[1])   # numba's ~1 s load pays only for many
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         (tmp / "images").mkdir()
         with progress(len(good), "images", "img", opts.quiet) as bar, AtlasWriter() as writer:

@@ -7,7 +7,7 @@ import time
 from ._lock import check_stop
 from ._output import check_out, input_paths, staged
 from .background import Writer
-from .canvas import NUMBA_RUN_PIXELS, allocate, check_fits, paint
+from .canvas import allocate, check_fits, paint, run_engine
 from .console import counted, loading, note, page_of, progress, status
 from .errors import MontageError
 from .graph import find_layers, kernels, slug
@@ -135,7 +135,7 @@ def run(opts: FiltersOptions) -> Result:
     with staged(opts.out, opts.overwrite, inputs, lambda msg: note(msg, opts.quiet)) as tmp:
         (tmp / "layers").mkdir()
         total = sum(_pixels(k, g, opts) for k, (g, _) in zip(chosen, grids))
-        engine = "numba" if total > NUMBA_RUN_PIXELS else "numpy"
+        engine = run_engine(total)
         with progress(len(chosen), "filters", "layer", opts.quiet) as bar, Writer(reuse=False) as writer:
             for i, k in enumerate(chosen):
                 check_stop()

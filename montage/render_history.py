@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .canvas import NUMBA_RUN_PIXELS
+from .canvas import run_engine
 from .kernel_cells import kernel_cells, kernel_grid
 from .manifest import norm_entry, write_values
 from .normalize import GRID_MODES, const_index, grid_ranges
@@ -87,7 +87,7 @@ def draw_step(folder, prefix, blocks, opts, styles, fixed=None):
     views = {m: ([], []) for m in MODES}
     total = sum(kernel_grid(k, opts.rgb, opts.cell, opts.gap)[0].height *
                 kernel_grid(k, opts.rgb, opts.cell, opts.gap)[0].width for _, k, _, _, _ in blocks)
-    engine = "numba" if 3 * total > NUMBA_RUN_PIXELS else "numpy"
+    engine = run_engine(3 * total)
     for name, k, src, prev, first in blocks:
         grid, kind = kernel_grid(k, opts.rgb, opts.cell, opts.gap)
         depth = k.weights.shape[0] if k.weights.ndim == 5 else 1

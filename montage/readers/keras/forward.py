@@ -82,11 +82,8 @@ def _predicted(ext, x):
         # predict_on_batch copies each output (``tensor.numpy()``): for VGG16's 13 conv layers at
         # batches of 32, 1.7 GB of fresh memory a batch, as long as the pass itself. The tensors'
         # own buffers are read in place instead (np.asarray shares them, read-only).
-        try:
-            ext.make_predict_function()
-            return ext.predict_function([(x,)])
-        except (AttributeError, TypeError):   # pragma: no cover - a Keras without this trainer API
-            pass
+        ext.make_predict_function()
+        return ext.predict_function([(x,)])
     return ext.predict_on_batch(x)
 
 
