@@ -56,13 +56,15 @@ def _tint(patch, amap, box, field, scale):
 
 
 def _boxes(state, field, shape, input_shape):
-    """Per (rank, channel): (y, x) in the map and the box in input pixels."""
-    W = shape[1]
-    ys, xs = np.divmod(state.where.astype(np.int64), W)
+    """Per (rank, channel): (y, x) in the map and the box in input pixels, ``boxes[r, c]`` =
+    [top, left, bottom, right] (int64, (k, C, 4)); whole images where ``field`` is None."""
+    ys, xs = np.divmod(state.where.astype(np.int64), shape[1])
     if field is None:   # --score mean: the whole image
-        full = [0, 0, int(input_shape[0]), int(input_shape[1])]
-        return ys, xs, lambda y, x: full
-    return ys, xs, lambda y, x: [int(v) for v in field.box(int(y), int(x))]
+        whole = np.array([0, 0, int(input_shape[0]), int(input_shape[1])], np.int64)
+        return ys, xs, np.broadcast_to(whole, ys.shape + (4,))
+    ay, ax = field.axes    # Field.box, for every unit at once
+    top, left = ay.start + ys * ay.jump, ax.start + xs * ax.jump
+    return ys, xs, np.stack([top, left, top + ay.size, left + ax.size], axis=-1)
 
 
 def band_rows(channels, top):
@@ -160,41 +162,32 @@ def cut_into(canvas, rgbs, which, boxes, dest, cell, fill, sat=None):
     return canvas
 
 
-def _slots(states):
-    """Image index -> [(layer, rank, channel)] of every example it is."""
-    slots = {}
-    for j, s in enumerate(states):
-        for r, c in zip(*np.nonzero(s.images != NO_IMAGE)):
-            slots.setdefault(int(s.images[r, c]), []).append((j, int(r), int(c)))
-    return slots
-
-
-def _origin(layout, k, r, c, lead=0):
+def _origins(layout, k, r, c, lead=0):
+    """(y, x) canvas pixels of the cells of ranks ``r`` and channels ``c`` (arrays)."""
     g, rows = layout
-    return (c % rows) * g.pitch_y, ((c // rows) * (lead + k + 1) + lead + r) * g.pitch_x
+    return np.stack([(c % rows) * g.pitch_y, ((c // rows) * (lead + k + 1) + lead + r) * g.pitch_x], axis=-1)
 
 
-def _paint_chunk(chunk, rgbs, maps, slots, ctx):
-    """One chunk of decoded images into every layer's canvas: tinted cells (``--overlay``) one
-    by one in numpy, the rest by :func:`cut_into` a layer at a time."""
+def _paint_chunk(chunk, rgbs, maps, ctx):
+    """One chunk of decoded images (``chunk``: their indices, ascending) into every layer's
+    canvas: tinted cells (``--overlay``) one by one in numpy, the rest by :func:`cut_into` a
+    layer at a time."""
     layouts, canvases, geometry, states, fields, scale, cell, fill, lead = ctx
-    plain = [([], [], []) for _ in canvases]
-    for b, i in enumerate(chunk):
-        for j, r, c in slots[i]:
-            ys, xs, box_of = geometry[j]
-            box = box_of(ys[r, c], xs[r, c])
-            y0, x0 = _origin(layouts[j], states[j].k, r, c, lead)
-            if maps is not None and fields[j] is not None:
-                patch = _tint(_crop(rgbs[b], box, fill), maps[j][b, :, :, c], box, fields[j], scale[j][c])
+    chunk = np.asarray(chunk, np.int64)
+    stacked, sat = np.stack(rgbs), None
+    for j, state in enumerate(states):
+        r, c = np.nonzero(np.isin(state.images, chunk))
+        if not len(r):
+            continue
+        which = np.searchsorted(chunk, state.images[r, c])
+        boxes, dest = geometry[j][2][r, c], _origins(layouts[j], state.k, r, c, lead)
+        if maps is not None and fields[j] is not None:
+            for b, box, (y0, x0), ch in zip(which, boxes.tolist(), dest, c):
+                patch = _tint(_crop(rgbs[b], box, fill), maps[j][b, :, :, ch], box, fields[j], scale[j][ch])
                 canvases[j][y0:y0 + cell, x0:x0 + cell, :3] = _to_cell(patch, cell)
-            else:
-                for lst, v in zip(plain[j], (b, box, (y0, x0))):
-                    lst.append(v)
-    stacked = np.stack(rgbs)
-    sat = summed_areas(stacked) if any(which for which, _, _ in plain) else None
-    for j, (which, boxes, dest) in enumerate(plain):
-        if which:
-            cut_into(canvases[j], stacked, which, boxes, dest, cell, fill, sat)
+            continue
+        sat = summed_areas(stacked) if sat is None else sat
+        cut_into(canvases[j], stacked, which, boxes, dest, cell, fill, sat)
 
 
 def draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=None, optima=None):
@@ -210,8 +203,7 @@ def draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=Non
     fill = np.array(style.gap_rgb, np.uint8)
     canvases = [allocate(g.height, g.width, 3, style.gap_rgb) for g, _ in layouts]
     geometry = [_boxes(s, f, sh, input_shape) for s, f, sh in zip(states, fields, shapes)]
-    slots = _slots(states)
-    order = sorted(slots)
+    order = np.unique(np.concatenate([s.images[s.images != NO_IMAGE] for s in states])).tolist()
     tint = opts.overlay and fwd is not None
     scale = [np.where(np.isfinite(s.scores[0]), s.scores[0], 0.0) for s in states]
     ctx = (layouts, canvases, geometry, states, fields, scale, cell, fill, lead)
@@ -224,7 +216,7 @@ def draw(states, fields, names, shapes, paths, input_shape, opts, style, fwd=Non
             rgbs = read_all([paths[i] for i in chunk], input_shape[:2], resize)
             maps = fwd.outputs(preprocess(np.stack(rgbs), fwd.loaded.preprocess, fwd.input_shape[2],
                                           fwd.loaded.bgr)) if tint else None
-            _paint_chunk(chunk, rgbs, maps, slots, ctx)
+            _paint_chunk(chunk, rgbs, maps, ctx)
             bar.update(len(chunk))
     if optima:
         _optima(canvases, layouts, [st.k for st in states], optima, cell)

@@ -4,6 +4,7 @@ excite it most, over a whole dataset, from one streamed pass; shards merge into 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -60,22 +61,21 @@ def _pass(fwd, chosen, score, top, quiet):
 
 
 def _finite(a):
-    return [None if not np.isfinite(v) else float(f"{v:.7g}") for v in np.asarray(a, np.float64)]
+    """JSON numbers of ``a`` to 7 significant digits; None for NaN and infinities."""
+    return [float(f"{v:.7g}") if math.isfinite(v) else None for v in np.asarray(a, np.float64).tolist()]
 
 
 def _block(name, state, field, shape, layout, geometry, paths, score):
     """A layer's manifest block; ``paths`` are the image names as given."""
-    ys, xs, box_of = geometry
-    examples = []
-    for c in range(state.channels):
-        row = []
-        for r in range(state.k):
-            i = int(state.images[r, c])
-            if i == NO_IMAGE:
-                break
-            row.append({"image": str(paths[i]), "y": int(ys[r, c]), "x": int(xs[r, c]),
-                        "score": _finite([state.scores[r, c]])[0], "box": box_of(ys[r, c], xs[r, c])})
-        examples.append(row)
+    ys, xs, boxes = geometry
+    names = [str(p) for p in paths]
+    full = state.images != NO_IMAGE   # each channel's list stops at its first empty slot
+    stops = np.where(full.all(axis=0), state.k, np.argmin(full, axis=0)).tolist()
+    columns = zip(stops, state.images.T.tolist(), ys.T.tolist(), xs.T.tolist(),
+                  [_finite(col) for col in state.scores.T],
+                  boxes.transpose(1, 0, 2).tolist())
+    examples = [[{"image": names[i], "y": y, "x": x, "score": sc, "box": b}
+                 for i, y, x, sc, b in zip(im[:n], yy, xx, ss, bb)] for n, im, yy, xx, ss, bb in columns]
     positive = state.positive / max(state.count, 1)
     return {
         "layer": name, "kind": "examples", "top": int(state.k), "score": score,

@@ -64,6 +64,10 @@ def _cases(d, imgs):
     for score in ("max", "mean"):
         cases[f"small-examples-{score}"] = ["examples", "--model", small, "--image", *imgs, "--layer", "all",
                                             "--score", score, "--top", "2"]
+    cases["small-examples-overlay"] = ["examples", "--model", small, "--image", *imgs, "--layer", "all", "--top", "3",
+                                       "--overlay"]
+    cases["r18-examples"] = ["examples", "--model", "torchvision:resnet18", "--weights", "random", "--size", "64",
+                             "--image", *imgs, "--layer", "conv1", "layer1.0.conv1", "layer2", "--top", "2"]
     return cases
 
 
