@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
+from .canvas import cores
+
 try:
     from isal import isal_zlib as _deflate
     LEVEL = 2   # ISA-L's default: as fast as its level 1 and a little smaller
@@ -138,13 +140,6 @@ def encode_png(a, level=LEVEL):
     return b"".join([PNG_SIGNATURE, _chunk(b"IHDR", head), _chunk(b"IDAT", body), _chunk(b"IEND", b"")])
 
 
-def _threads():
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:   # pragma: no cover - macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
 _POOL = []
 
 
@@ -152,7 +147,7 @@ def _pool():
     """One pool of tile encoders per process, a thread per core (ISA-L's deflate, numpy's copies
     and the file writes release the GIL)."""
     if not _POOL:
-        _POOL.append(ThreadPoolExecutor(_threads(), thread_name_prefix="montage-tiles"))
+        _POOL.append(ThreadPoolExecutor(cores(), thread_name_prefix="montage-tiles"))
     return _POOL[0]
 
 

@@ -108,6 +108,23 @@ def test_paint_at_origin_leaves_the_rest_untouched(engine):
     assert (out[mask] == 9).all()
 
 
+@pytest.mark.parametrize("bands", [1, 3])
+@pytest.mark.parametrize("shape", [(1, 5), (7, 3), (131, 77)])
+def test_big_canvases_from_a_mapping_filled_on_threads_equal_numpy(monkeypatch, bands, shape):
+    import montage.canvas as canvas
+
+    monkeypatch.setattr(canvas, "BIG", 64)   # every case but the tiniest takes the big path
+    monkeypatch.setattr(canvas, "cores", lambda: 3)
+    fill = (200, 17, 5)
+    out = allocate(*shape, bands, fill)
+    want = np.empty(shape + ((1, 4)[bands == 3],), np.uint8)
+    want[...] = (fill[0],) if bands == 1 else fill + (255,)
+    assert out.flags.c_contiguous and out.flags.writeable and out.shape == want.shape
+    assert np.array_equal(out, want)
+    out[...] = 9                            # reused: cleared again, in bands
+    assert np.array_equal(canvas.clear(out, fill), want)
+
+
 def test_paint_rejects_bad_arguments():
     grid = Grid(1, 2, 2, 3, 3, 1, 1)
     src = np.ones((3, 3, 2), np.float32)
