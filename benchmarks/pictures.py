@@ -11,12 +11,17 @@ from .timing import measure
 
 def _runs(loaded, folder, work, bs, layers, repeat=1):
     """Seconds of the pass alone and of the whole run with pictures, for each score mode (median
-    of ``repeat``)."""
+    of ``repeat``). Each run writes a new folder: deleting the last run's output is not its work."""
+    import itertools
+
     import montage
 
-    common = dict(batch_size=bs, overwrite=True, quiet=True, layers=layers)
-    return {name: measure(lambda extra=extra, name=name: montage.examples(loaded, [folder], work / name, **common,
-                                                                          **extra), repeat=repeat, warmup=0)
+    common, fresh = dict(batch_size=bs, quiet=True, layers=layers), itertools.count()
+
+    def run(name, extra):
+        return montage.examples(loaded, [folder], work / f"{name}{next(fresh)}", **common, **extra)
+
+    return {name: measure(lambda name=name, extra=extra: run(name, extra), repeat=repeat, warmup=0)
             for name, extra in [("pass", {"shard": (0, 1)}), ("max", {"score": "max"}),
                                 ("mean", {"score": "mean"})]}
 
