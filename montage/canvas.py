@@ -3,7 +3,6 @@
 The Python side of the numba kernels: validate, then dispatch.
 """
 
-import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -54,23 +53,13 @@ def allocate(height, width, bands, fill=None, what="canvas"):
         raise ValueError("bands must be 1 (grey) or 3 (colour)")
     stored = 1 if bands == 1 else 4
     check_fits(height, width, stored, what)
-    out = _memory(height * width * stored).reshape(height, width, stored)
+    out = np.empty((height, width, stored), np.uint8)
     if fill is not None:
         clear(out, fill)
     return out
 
 
-BIG = 1 << 26   # bytes: canvases from here on get plain pages and are filled on every core
-
-
-def _memory(nbytes):
-    """``nbytes`` of uint8. numpy advises the kernel to back arrays with huge pages; where its
-    huge-page defrag setting is ``madvise`` (a common default) the first touch can then stall
-    in memory compaction: here 800 MB of example canvases took 0.5-1.9 s to fill that way
-    and 0.35-0.45 s from a plain anonymous mapping, which gets huge pages only where free."""
-    if nbytes < BIG:
-        return np.empty(nbytes, np.uint8)
-    return np.frombuffer(mmap.mmap(-1, nbytes), np.uint8)
+BIG = 1 << 26   # bytes: canvases from here on are filled on every core
 
 
 def cores():

@@ -110,7 +110,7 @@ def test_paint_at_origin_leaves_the_rest_untouched(engine):
 
 @pytest.mark.parametrize("bands", [1, 3])
 @pytest.mark.parametrize("shape", [(1, 5), (7, 3), (131, 77)])
-def test_big_canvases_from_a_mapping_filled_on_threads_equal_numpy(monkeypatch, bands, shape):
+def test_big_canvases_filled_on_threads_equal_numpy(monkeypatch, bands, shape):
     import montage.canvas as canvas
 
     monkeypatch.setattr(canvas, "BIG", 64)   # every case but the tiniest takes the big path
