@@ -74,13 +74,23 @@ def main(argv=None):
     machine = describe()
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     work = Path(tempfile.mkdtemp(prefix="montage-bench-"))
-    rows, details = [], {}
+    rows, details, failed = [], {}, []
     names = a.only or list(suite.BENCHMARKS)
     try:
         for name in names:
             print(f"[{name}] ...", file=sys.stderr, flush=True)
             t = time.perf_counter()
-            r, d = suite.BENCHMARKS[name](work / name, a.quick)
+            try:
+                r, d = suite.BENCHMARKS[name](work / name, a.quick)
+            except Exception as e:   # one failure (a full disk) must not cost the other results
+                if a.quick:
+                    raise
+                failed.append(name)
+                details[name] = {"error": f"{type(e).__name__}: {e}"}
+                print(f"[{name}] failed: {details[name]['error']}", file=sys.stderr, flush=True)
+                continue
+            finally:
+                shutil.rmtree(work / name, ignore_errors=True)   # each benchmark's files go when it ends
             rows += r
             details[name] = dict(d, seconds=time.perf_counter() - t)
             print(table(r).split("\n", 2)[2], file=sys.stderr, flush=True)
@@ -95,9 +105,11 @@ def main(argv=None):
     path = out / f"{stamp[:10]}-{tag}.json"
     path.write_text(json.dumps(result, indent=1, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
     print(f"results: {path}", file=sys.stderr)
-    if not a.quick and not a.no_readme and a.only is None and update_readme(text, machine, stamp):
+    if failed:
+        print(f"failed: {', '.join(failed)} (see the JSON); README.md left as it was", file=sys.stderr)
+    elif not a.quick and not a.no_readme and a.only is None and update_readme(text, machine, stamp):
         print("README.md Performance table updated", file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
