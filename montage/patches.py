@@ -3,13 +3,12 @@ column bands (see :func:`examples_grid`)."""
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ._lock import check_stop
-from .canvas import allocate, check_fits
+from .canvas import allocate, check_fits, cores
 from .console import progress
 from .images import read_rgb
 from .layout import Grid
@@ -98,7 +97,7 @@ GROUP = 4096   # distinct cells per kernel call: (GROUP, cell, cell, 3) bytes of
 
 def read_all(paths, size, resize, threads=None):
     """``read_rgb`` of each path, on a thread per core (libvips releases the GIL)."""
-    threads = min(len(paths), threads or os.cpu_count() or 1)
+    threads = min(len(paths), threads or cores())
     if threads <= 1:
         return [read_rgb(p, size, resize) for p in paths]
     with ThreadPoolExecutor(threads) as pool:
@@ -145,7 +144,7 @@ def cut_into(canvas, rgbs, which, boxes, dest, cell, fill, sat=None):
     keys, index = np.unique(np.column_stack([which, boxes]), axis=0, return_inverse=True)
     index = index.reshape(-1)
     fill = np.ascontiguousarray(np.reshape(fill, -1)[:3], np.uint8)
-    threads = min(os.cpu_count() or 1, -(-len(keys) // 256))   # the kernels release the GIL
+    threads = min(cores(), -(-len(keys) // 256))   # the kernels release the GIL
     with ThreadPoolExecutor(threads) as pool:
         for g in range(0, len(keys), GROUP):
             part = keys[g:g + GROUP]
