@@ -5,30 +5,20 @@ outputs (VGG16, 256 images, batches of 32), and at most 1.5x the pass alone (``s
 top-k lists, no pictures) on a torchvision ResNet-18 over 48 images.
 """
 
-import shutil
-import time
-
 from .suite import _loaded, _target, keras_predict, make_images, row
-from .timing import measure, summary
+from .timing import measure, measure_into
 
 
 def _runs(loaded, folder, work, bs, layers, repeat=1):
     """Seconds of the pass alone and of the whole run with pictures, for each score mode (median
-    of ``repeat``). Each run writes a new folder, deleted after it is timed: deleting the last
-    run's output is not this run's work, and hundreds of MB a run would fill the disk."""
+    of ``repeat``, each run into a fresh folder)."""
     import montage
 
-    common, out = dict(batch_size=bs, quiet=True, layers=layers), work / "out"
-    result = {}
-    for name, extra in [("pass", {"shard": (0, 1)}), ("max", {"score": "max"}), ("mean", {"score": "mean"})]:
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            montage.examples(loaded, [folder], out, **common, **extra)
-            times.append(time.perf_counter() - t)
-            shutil.rmtree(out)
-        result[name] = summary(times)
-    return result
+    common = dict(batch_size=bs, quiet=True, layers=layers)
+    return {name: measure_into(lambda out, extra=extra: montage.examples(loaded, [folder], out, **common, **extra),
+                               work / "out", repeat)
+            for name, extra in [("pass", {"shard": (0, 1)}), ("max", {"score": "max"}),
+                                ("mean", {"score": "mean"})]}
 
 
 def _bare(loaded, folder, bs, layers):

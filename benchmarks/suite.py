@@ -6,13 +6,12 @@ A row: name, value, unit, and where there is one the same-run baseline, the rati
 
 import itertools
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .timing import measure, process
+from .timing import measure, measure_into, process
 
 ROOT = Path(__file__).resolve().parents[1]
 GB = 1e9
@@ -259,12 +258,10 @@ def features_batches(work, quick):
         xs = [b.x for b in batches(paths, 224, bs, fwd.loaded)]
         predict = keras_predict(fwd)
         predict(xs[0])   # warm-up: tracing stays out of the figures
-        repeat, fresh = 1 if n > 32 else 3, itertools.count()   # a new folder each run: no deletion timed
+        repeat = 1 if n > 32 else 3
         bare = measure(lambda: [predict(x) for x in xs], repeat=repeat, warmup=0)
-        run = measure(lambda: montage.features(loaded, [folder], work / f"o{n}-{next(fresh)}", batch_size=bs,
-                                               quiet=True), repeat=repeat, warmup=0)
-        for old in work.glob(f"o{n}-*"):   # after the timing: the disk holds one size at a time
-            shutil.rmtree(old)
+        run = measure_into(lambda out: montage.features(loaded, [folder], out, batch_size=bs, quiet=True),
+                           work / f"o{n}", repeat)
         m_ips, b_ips = n / run["median_s"], n / bare["median_s"]
         target = ">= 0.7x" if n in (32, 128) else ""
         met = _target(quick, m_ips / b_ips >= 0.7) if n in (32, 128) else None

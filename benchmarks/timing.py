@@ -1,6 +1,7 @@
 """Repeated timings with a warm-up, and whole processes with their peak memory."""
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -17,6 +18,18 @@ def measure(fn, repeat=3, warmup=1):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
+    return summary(times)
+
+
+def measure_into(fn, out, repeat=3):
+    """Median and spread of ``fn(out)`` wall time, ``out`` deleted after each call, untimed:
+    deleting the last run's output is not the next run's work, and big outputs would fill the disk."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn(out)
+        times.append(time.perf_counter() - t)
+        shutil.rmtree(out)
     return summary(times)
 
 
